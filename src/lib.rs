@@ -1,0 +1,6 @@
+//! webbinder: a software stand-in for an Echelon i.LON SmartServer's XMPP
+//! client, Data Server and WebBinder, linking building-automation sites
+//! through a shared XMPP server over BOSH.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod xmpp;

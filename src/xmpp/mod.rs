@@ -1,0 +1,5 @@
+//! XMPP over BOSH (XEP-0124 + XEP-0206): addressing, XML, SASL, the BOSH
+//! session machine, and the client session with its tokio driver.
+
+pub mod ns;
+pub mod xml;
