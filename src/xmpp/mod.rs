@@ -1,5 +1,8 @@
 //! XMPP over BOSH (XEP-0124 + XEP-0206): addressing, XML, SASL, the BOSH
 //! session machine, and the client session with its tokio driver.
 
+pub mod bosh;
+pub mod jid;
 pub mod ns;
+pub mod sasl;
 pub mod xml;

@@ -275,7 +275,19 @@ impl Element {
     pub fn to_xml(&self) -> String {
         let mut out = String::with_capacity(256);
         let mut scope = Scope::default();
-        write_element(self, &mut out, &mut scope);
+        write_element(self, &mut out, &mut scope, &[]);
+        out
+    }
+
+    /// Serialises this (childless) element around `fragments`, each of which
+    /// must be the output of [`Element::to_xml`]. Such output declares every
+    /// namespace it uses, so it is valid in any parent: this lets a BOSH body
+    /// carry stanzas serialised once, and retransmit identical bytes.
+    pub fn to_xml_wrapping(&self, fragments: &[&str]) -> String {
+        let len = fragments.iter().map(|f| f.len()).sum::<usize>();
+        let mut out = String::with_capacity(256 + len);
+        let mut scope = Scope::default();
+        write_element(self, &mut out, &mut scope, fragments);
         out
     }
 }
@@ -550,7 +562,7 @@ fn escape_text_into(out: &mut String, s: &str) {
     }
 }
 
-fn write_element(el: &Element, out: &mut String, parent: &mut Scope) {
+fn write_element(el: &Element, out: &mut String, parent: &mut Scope, fragments: &[&str]) {
     let mut scope = parent.clone();
     let mut decls: Vec<(Option<String>, String)> = Vec::new();
     for (p, u) in &el.decls {
@@ -629,16 +641,19 @@ fn write_element(el: &Element, out: &mut String, parent: &mut Scope) {
         out.push('"');
     }
     out.push_str(&attr_text);
-    if el.children.is_empty() {
+    if el.children.is_empty() && fragments.is_empty() {
         out.push_str("/>");
         return;
     }
     out.push('>');
     for n in &el.children {
         match n {
-            Node::Element(c) => write_element(c, out, &mut scope),
+            Node::Element(c) => write_element(c, out, &mut scope, &[]),
             Node::Text(t) => escape_text_into(out, t),
         }
+    }
+    for f in fragments {
+        out.push_str(f);
     }
     out.push_str("</");
     if let Some(p) = &el.prefix {
@@ -807,6 +822,16 @@ mod tests {
             e.to_xml(),
             "<body xmlns=\"http://jabber.org/protocol/httpbind\" xmlns:xmpp=\"urn:xmpp:xbosh\" xmpp:restart=\"true\" xml:lang=\"en\"/>"
         );
+    }
+
+    #[test]
+    fn serialised_fragments_stay_valid_inside_any_parent() {
+        let st = Element::new("jabber:client", "message").text("hi");
+        let frag = st.to_xml();
+        let body = Element::new("http://jabber.org/protocol/httpbind", "body").attr("rid", "1");
+        let s = body.to_xml_wrapping(&[&frag, &frag]);
+        let back = p(&s).unwrap();
+        assert_eq!(back.children().collect::<Vec<_>>(), vec![&st, &st]);
     }
 
     #[test]

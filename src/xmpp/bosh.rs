@@ -1,0 +1,759 @@
+//! The BOSH session state machine (XEP-0124 with the XEP-0206 XMPP binding).
+//!
+//! Sans-IO: the caller feeds it HTTP outcomes and the current time, and polls
+//! it for HTTP requests to send, the next instant it wants to be woken, and
+//! events (session created, stanzas in rid order, termination). It owns every
+//! rule that XEP-0124 puts on a client; the tokio driver in `session.rs` only
+//! moves bytes. Time and the initial rid come from outside, so the rules are
+//! unit-tested with a simulated clock and canned `<body/>` responses.
+//!
+//! Call contract: after every `send`/`restart`/`close`/`handle_*` call, drain
+//! `poll_request` until `None`, then `poll_event` until `None`, then sleep
+//! until `poll_timeout` (or the next input) and call `handle_timeout`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::ns;
+use super::xml::{Element, Limits, NS_XML};
+
+/// Largest rid a client may ever use (XEP-0124 §14.1: 2^53 - 1).
+pub const MAX_RID: u64 = (1 << 53) - 1;
+
+/// A BOSH request id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rid(pub u64);
+
+/// What the client asks for at session creation, and local pacing knobs.
+#[derive(Debug, Clone)]
+pub struct BoshConfig {
+    /// The XMPP domain (`to`), not a host name (XEP-0124 §7.1).
+    pub domain: String,
+    /// `xml:lang` of the session.
+    pub lang: String,
+    /// Longest time the connection manager may hold a request (`wait`).
+    pub wait: Duration,
+    /// Extra time on top of `wait` before an HTTP request counts as lost.
+    pub http_margin: Duration,
+    /// Minimum spacing between two requests put on the wire.
+    ///
+    /// Why: ejabberd 23.01 never processes a request that overtakes an
+    /// earlier, held one (notes/xmpp-servers.md E10); two requests written
+    /// back to back on two connections can race in the server.
+    pub send_gap: Duration,
+    /// How long an empty poll is deferred after a response, so that a stanza
+    /// the application sends in reaction rides in that request instead.
+    pub poll_delay: Duration,
+    /// Upper bound on one request body; larger batches are split.
+    pub max_body_bytes: usize,
+    /// Limits applied to response bodies.
+    pub limits: Limits,
+    /// Retransmissions of one rid before the session is given up.
+    pub max_retries: u32,
+}
+
+impl BoshConfig {
+    /// Defaults that work against ejabberd and Prosody with their stock settings.
+    pub fn new(domain: &str) -> BoshConfig {
+        BoshConfig {
+            domain: domain.to_owned(),
+            lang: "en".to_owned(),
+            wait: Duration::from_secs(60),
+            http_margin: Duration::from_secs(10),
+            send_gap: Duration::from_millis(1),
+            poll_delay: Duration::from_millis(2),
+            max_body_bytes: 256 * 1024,
+            limits: Limits::default(),
+            max_retries: 5,
+        }
+    }
+}
+
+/// Session parameters announced by the connection manager (XEP-0124 §7.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionParams {
+    pub sid: String,
+    pub wait: Duration,
+    /// Simultaneous requests allowed (absent: we assume 2).
+    pub requests: u32,
+    pub hold: u32,
+    pub inactivity: Option<Duration>,
+    pub polling: Option<Duration>,
+    pub maxpause: Option<Duration>,
+    pub ver: Option<String>,
+    pub from: Option<String>,
+}
+
+/// How an HTTP exchange failed, as far as the machine needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpFailure {
+    /// Connection refused/reset, DNS, TLS, a truncated body.
+    Transport(String),
+    /// No response within the request's timeout.
+    Timeout,
+    /// A non-200 HTTP status.
+    Status(u16),
+}
+
+impl std::fmt::Display for HttpFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpFailure::Transport(e) => write!(f, "transport error: {e}"),
+            HttpFailure::Timeout => f.write_str("no response before the request timeout"),
+            HttpFailure::Status(s) => write!(f, "HTTP status {s}"),
+        }
+    }
+}
+
+/// Why a BOSH session ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Termination {
+    /// Our own `type='terminate'` completed (XEP-0124 §13).
+    #[error("session closed")]
+    Closed,
+    /// The connection manager sent `type='terminate'` (XEP-0124 §17.2).
+    #[error("connection manager ended the session: {condition}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Condition {
+        condition: String,
+        detail: Option<String>,
+    },
+    /// HTTP 400/403/404: the session is void (XEP-0124 §17.1).
+    #[error("connection manager answered HTTP {status}{}", match status { 403 => " (request too large or forbidden)", 404 => " (unknown session or wrong BOSH path)", _ => "" })]
+    HttpStatus { status: u16 },
+    /// The session creation request itself failed: nothing to retransmit into.
+    #[error("cannot reach the connection manager: {failure}")]
+    Unreachable { failure: HttpFailure },
+    /// A request kept failing past the retry budget (XEP-0124 §14.3).
+    #[error("request rid {rid} failed {attempts} times, last: {last}")]
+    GaveUp {
+        rid: u64,
+        attempts: u32,
+        last: HttpFailure,
+    },
+    /// The connection manager's answer made no sense (e.g. no `sid`).
+    #[error("invalid response from the connection manager: {detail}")]
+    Protocol { detail: String },
+}
+
+/// What the machine reports to its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoshEvent {
+    /// The session creation response arrived.
+    Created(SessionParams),
+    /// A payload element, delivered strictly in rid order (XEP-0124 §14.2).
+    Payload(Element),
+    /// The session is over; no further requests will be produced.
+    Terminated(Termination),
+}
+
+/// Lifecycle of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoshState {
+    /// The creation request is (about to be) in flight.
+    Creating,
+    Open,
+    /// `close()` was called; the terminate request is pending or in flight.
+    Closing,
+    Closed,
+}
+
+/// An HTTP POST to perform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub rid: Rid,
+    /// The exact bytes; a retransmission carries the same ones (XEP-0124 §14.3).
+    pub body: Arc<str>,
+    /// Give up on the exchange after this long (`wait` + margin).
+    pub timeout: Duration,
+    /// 0 for the first transmission.
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ReqState {
+    InFlight {
+        sent_at: Instant,
+        /// Set when a newer request completed first (strophe's secondary timeout).
+        suspect_at: Option<Instant>,
+    },
+    /// Failed; to be retransmitted at `at`.
+    Retry { at: Instant, last: HttpFailure },
+    /// Answered, waiting for earlier rids before its payloads are delivered.
+    Answered(Element),
+}
+
+#[derive(Debug)]
+struct Outstanding {
+    body: Arc<str>,
+    attempts: u32,
+    state: ReqState,
+    /// True for the terminate request (allowed beyond `requests`).
+    terminate: bool,
+}
+
+/// The XEP-0124 client session machine.
+#[derive(Debug)]
+pub struct BoshSession {
+    cfg: BoshConfig,
+    state: BoshState,
+    next_rid: u64,
+    params: Option<SessionParams>,
+    outstanding: BTreeMap<u64, Outstanding>,
+    /// Serialised stanzas waiting for a request slot.
+    pending: VecDeque<String>,
+    restart_pending: bool,
+    terminate_sent: bool,
+    creation_sent: bool,
+    last_send: Option<Instant>,
+    last_response: Option<Instant>,
+    events: VecDeque<BoshEvent>,
+}
+
+impl BoshSession {
+    /// A session whose first request will carry `initial_rid` (random and
+    /// unpredictable in production, fixed in tests; XEP-0124 §14.1).
+    pub fn new(cfg: BoshConfig, initial_rid: u64) -> BoshSession {
+        // Keep 2^32 of headroom so the rid never passes 2^53 - 1.
+        let rid = initial_rid.clamp(1, MAX_RID - (1 << 32));
+        BoshSession {
+            cfg,
+            state: BoshState::Creating,
+            next_rid: rid,
+            params: None,
+            outstanding: BTreeMap::new(),
+            pending: VecDeque::new(),
+            restart_pending: false,
+            terminate_sent: false,
+            creation_sent: false,
+            last_send: None,
+            last_response: None,
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn state(&self) -> BoshState {
+        self.state
+    }
+
+    pub fn params(&self) -> Option<&SessionParams> {
+        self.params.as_ref()
+    }
+
+    /// Requests sent and not yet answered (retries included).
+    pub fn in_flight(&self) -> usize {
+        self.outstanding
+            .values()
+            .filter(|o| !matches!(o.state, ReqState::Answered(_)) && !o.terminate)
+            .count()
+    }
+
+    /// Queues a stanza; it leaves in the next request a slot allows, batched
+    /// with every other queued stanza (XEP-0124 §8: any number of payloads).
+    pub fn send(&mut self, stanza: &Element) {
+        if matches!(self.state, BoshState::Closing | BoshState::Closed) {
+            return;
+        }
+        self.pending.push_back(stanza.to_xml());
+    }
+
+    /// Stanzas queued but not yet in any request.
+    pub fn queued(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Asks for a stream restart after SASL success (XEP-0206 §5): the next
+    /// request is an empty body with `xmpp:restart='true'`; queued stanzas wait.
+    pub fn restart(&mut self) {
+        self.restart_pending = true;
+    }
+
+    /// Ends the session: queued stanzas and `extra` go out in a
+    /// `type='terminate'` request (XEP-0124 §13).
+    pub fn close(&mut self, extra: Option<&Element>) {
+        match self.state {
+            BoshState::Open => {
+                if let Some(e) = extra {
+                    self.pending.push_back(e.to_xml());
+                }
+                self.state = BoshState::Closing;
+            }
+            BoshState::Creating => {
+                self.state = BoshState::Closed;
+                self.events
+                    .push_back(BoshEvent::Terminated(Termination::Closed));
+            }
+            BoshState::Closing | BoshState::Closed => {}
+        }
+    }
+
+    fn requests_allowed(&self) -> usize {
+        self.params
+            .as_ref()
+            .map_or(1, |p| p.requests.max(1) as usize)
+    }
+
+    fn request_timeout(&self) -> Duration {
+        let wait = self.params.as_ref().map_or(self.cfg.wait, |p| p.wait);
+        wait + self.cfg.http_margin
+    }
+
+    fn gap_ok(&self, now: Instant) -> bool {
+        self.last_send
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.send_gap)
+    }
+
+    fn base_body(&self, rid: u64) -> Element {
+        let mut b = Element::new(ns::HTTPBIND, "body").attr("rid", rid.to_string());
+        if let Some(p) = &self.params {
+            b.set_attr("sid", p.sid.clone());
+        }
+        b
+    }
+
+    fn take_batch(&mut self) -> Vec<String> {
+        let mut batch = Vec::new();
+        let mut size = 0usize;
+        while let Some(s) = self.pending.front() {
+            if !batch.is_empty() && size + s.len() > self.cfg.max_body_bytes {
+                break;
+            }
+            size += s.len();
+            if let Some(s) = self.pending.pop_front() {
+                batch.push(s);
+            }
+        }
+        batch
+    }
+
+    fn emit(&mut self, now: Instant, body: String, terminate: bool) -> HttpRequest {
+        let rid = self.next_rid;
+        self.next_rid += 1;
+        let body: Arc<str> = Arc::from(body);
+        self.outstanding.insert(
+            rid,
+            Outstanding {
+                body: body.clone(),
+                attempts: 0,
+                state: ReqState::InFlight {
+                    sent_at: now,
+                    suspect_at: None,
+                },
+                terminate,
+            },
+        );
+        self.last_send = Some(now);
+        HttpRequest {
+            rid: Rid(rid),
+            body,
+            timeout: self.request_timeout(),
+            attempt: 0,
+        }
+    }
+
+    /// The next HTTP request to send, if the rules allow one now.
+    ///
+    /// Retransmissions come first, lowest rid first. Then, in order: the
+    /// creation request; the terminate request (may exceed `requests` by one,
+    /// XEP-0124 §11); a restart; queued stanzas while fewer than `requests`
+    /// are in flight; an empty poll when nothing at all is in flight, so that
+    /// exactly one request is held while idle (XEP-0124 §10).
+    pub fn poll_request(&mut self, now: Instant) -> Option<HttpRequest> {
+        if self.state == BoshState::Closed || !self.gap_ok(now) {
+            return None;
+        }
+        // Retransmit identical bytes with the same rid (XEP-0124 §14.3).
+        let timeout = self.request_timeout();
+        let due = self.outstanding.iter_mut().find(|(_, o)| match o.state {
+            ReqState::Retry { at, .. } => at <= now,
+            ReqState::InFlight {
+                suspect_at: Some(at),
+                ..
+            } => at <= now,
+            _ => false,
+        });
+        if let Some((rid, o)) = due {
+            o.attempts += 1;
+            o.state = ReqState::InFlight {
+                sent_at: now,
+                suspect_at: None,
+            };
+            let req = HttpRequest {
+                rid: Rid(*rid),
+                body: o.body.clone(),
+                timeout,
+                attempt: o.attempts,
+            };
+            self.last_send = Some(now);
+            return Some(req);
+        }
+        match self.state {
+            BoshState::Creating => {
+                if self.creation_sent {
+                    return None;
+                }
+                self.creation_sent = true;
+                let body = self.creation_body();
+                Some(self.emit(now, body, false))
+            }
+            BoshState::Closing => {
+                if self.terminate_sent {
+                    return None;
+                }
+                self.terminate_sent = true;
+                let batch = self.take_batch();
+                let mut b = self.base_body(self.next_rid).attr("type", "terminate");
+                if batch.is_empty() {
+                    b = b.child(Element::new(ns::CLIENT, "presence").attr("type", "unavailable"));
+                }
+                let frags: Vec<&str> = batch.iter().map(String::as_str).collect();
+                let body = b.to_xml_wrapping(&frags);
+                Some(self.emit(now, body, true))
+            }
+            BoshState::Open => {
+                let in_flight = self.in_flight();
+                if in_flight >= self.requests_allowed() {
+                    return None;
+                }
+                if self.restart_pending {
+                    self.restart_pending = false;
+                    let b = self
+                        .base_body(self.next_rid)
+                        .attr("to", self.cfg.domain.clone())
+                        .attr_ns(NS_XML, "lang", self.cfg.lang.clone())
+                        .attr_ns(ns::XBOSH, "restart", "true");
+                    return Some(self.emit(now, b.to_xml(), false));
+                }
+                if !self.pending.is_empty() {
+                    let batch = self.take_batch();
+                    let frags: Vec<&str> = batch.iter().map(String::as_str).collect();
+                    let body = self.base_body(self.next_rid).to_xml_wrapping(&frags);
+                    return Some(self.emit(now, body, false));
+                }
+                if in_flight == 0 && self.poll_due(now) {
+                    let body = self.base_body(self.next_rid).to_xml();
+                    return Some(self.emit(now, body, false));
+                }
+                None
+            }
+            BoshState::Closed => None,
+        }
+    }
+
+    fn poll_due(&self, now: Instant) -> bool {
+        self.last_response
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.poll_delay)
+    }
+
+    fn creation_body(&self) -> String {
+        // XEP-0124 §7.1 + XEP-0206 §3. ver 1.6 as the SPEC and strophe.js send.
+        Element::new(ns::HTTPBIND, "body")
+            .attr("content", "text/xml; charset=utf-8")
+            .attr("hold", "1")
+            .attr("rid", self.next_rid.to_string())
+            .attr("to", self.cfg.domain.clone())
+            .attr("ver", "1.6")
+            .attr("wait", self.cfg.wait.as_secs().to_string())
+            .attr_ns(NS_XML, "lang", self.cfg.lang.clone())
+            .attr_ns(ns::XBOSH, "version", "1.0")
+            .to_xml()
+    }
+
+    /// The earliest instant at which `handle_timeout`/`poll_request` has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == BoshState::Closed {
+            return None;
+        }
+        let mut t: Option<Instant> = None;
+        let mut consider = |i: Instant| t = Some(t.map_or(i, |x| x.min(i)));
+        for o in self.outstanding.values() {
+            match o.state {
+                ReqState::Retry { at, .. } => consider(at),
+                ReqState::InFlight {
+                    suspect_at: Some(at),
+                    ..
+                } => consider(at),
+                _ => {}
+            }
+        }
+        let wants_send = match self.state {
+            BoshState::Open => {
+                self.in_flight() < self.requests_allowed()
+                    && (self.restart_pending || !self.pending.is_empty() || self.in_flight() == 0)
+            }
+            BoshState::Closing => !self.terminate_sent,
+            _ => false,
+        };
+        if wants_send {
+            let idle_poll =
+                self.state == BoshState::Open && self.pending.is_empty() && !self.restart_pending;
+            match self.last_response {
+                Some(r) if idle_poll => consider(r + self.cfg.poll_delay),
+                _ => {
+                    if let Some(l) = self.last_send {
+                        consider(l);
+                    }
+                }
+            }
+        }
+        // Nothing leaves before the send gap has passed.
+        match (t, self.last_send) {
+            (Some(t), Some(last)) => Some(t.max(last + self.cfg.send_gap)),
+            (t, _) => t,
+        }
+    }
+
+    /// Timers have no state of their own: everything due is picked up by
+    /// `poll_request`. Spurious calls are harmless.
+    pub fn handle_timeout(&mut self, _now: Instant) {}
+
+    /// Feeds the outcome of the HTTP exchange for `rid`.
+    pub fn handle_response(&mut self, now: Instant, rid: Rid, result: Result<String, HttpFailure>) {
+        let Some(o) = self.outstanding.get(&rid.0) else {
+            return; // a late duplicate of an answered request
+        };
+        if matches!(o.state, ReqState::Answered(_)) {
+            return;
+        }
+        let terminate = o.terminate;
+        match result {
+            Ok(text) => match Element::parse(&text, &self.cfg.limits) {
+                Ok(body) if body.is(ns::HTTPBIND, "body") => {
+                    self.last_response = Some(now);
+                    if body.get_attr("type") == Some("error") {
+                        self.recoverable_error(now, rid.0);
+                        return;
+                    }
+                    if let Some(o) = self.outstanding.get_mut(&rid.0) {
+                        o.state = ReqState::Answered(body);
+                    }
+                    self.mark_older_suspect(now, rid.0);
+                    self.deliver_in_order();
+                }
+                Ok(other) => self.failed(
+                    now,
+                    rid.0,
+                    HttpFailure::Transport(format!(
+                        "response is <{}/>, not a BOSH body",
+                        other.name()
+                    )),
+                ),
+                Err(e) => self.failed(now, rid.0, HttpFailure::Transport(e.to_string())),
+            },
+            Err(f) if terminate => {
+                // Best effort: the session is over either way.
+                let _ = f;
+                self.finish(Termination::Closed);
+            }
+            Err(HttpFailure::Status(status @ (400 | 403 | 404))) => {
+                if self.state == BoshState::Creating {
+                    self.finish(Termination::Unreachable {
+                        failure: HttpFailure::Status(status),
+                    });
+                } else {
+                    self.finish(Termination::HttpStatus { status });
+                }
+            }
+            Err(f) => self.failed(now, rid.0, f),
+        }
+    }
+
+    /// XEP-0124 §17.3: resend the failed request and all earlier unanswered ones.
+    fn recoverable_error(&mut self, now: Instant, rid: u64) {
+        let max = self.cfg.max_retries;
+        let mut gave_up = None;
+        for (r, o) in self.outstanding.range_mut(..=rid) {
+            if matches!(o.state, ReqState::Answered(_)) {
+                continue;
+            }
+            if o.attempts >= max {
+                gave_up = Some((*r, o.attempts + 1));
+            }
+            o.state = ReqState::Retry {
+                at: now,
+                last: HttpFailure::Transport("recoverable binding error".into()),
+            };
+        }
+        if let Some((rid, attempts)) = gave_up {
+            self.finish(Termination::GaveUp {
+                rid,
+                attempts,
+                last: HttpFailure::Transport("recoverable binding error".into()),
+            });
+        }
+    }
+
+    /// A newer request was answered while older ones are still out: with
+    /// hold=1 the manager must have answered those first, so their responses
+    /// are probably lost. Retransmit them after a short grace period
+    /// (strophe.js's secondary timeout, 0.1 x wait, at least 1 s).
+    fn mark_older_suspect(&mut self, now: Instant, rid: u64) {
+        let wait = self.params.as_ref().map_or(self.cfg.wait, |p| p.wait);
+        let grace = (wait / 10).max(Duration::from_secs(1));
+        for (_, o) in self.outstanding.range_mut(..rid) {
+            if let ReqState::InFlight { suspect_at, .. } = &mut o.state
+                && suspect_at.is_none()
+            {
+                *suspect_at = Some(now + grace);
+            }
+        }
+    }
+
+    fn backoff(attempts: u32) -> Duration {
+        // 0 s, 0.25 s, 0.5 s, 1 s, 2 s, ...: the total stays well below
+        // ejabberd's default 30 s inactivity, after which the session is gone.
+        if attempts == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(250u64 << (attempts - 1).min(5))
+        }
+    }
+
+    fn failed(&mut self, now: Instant, rid: u64, failure: HttpFailure) {
+        if self.state == BoshState::Creating {
+            self.finish(Termination::Unreachable { failure });
+            return;
+        }
+        let max = self.cfg.max_retries;
+        let Some(o) = self.outstanding.get_mut(&rid) else {
+            return;
+        };
+        if o.attempts >= max {
+            let attempts = o.attempts + 1;
+            self.finish(Termination::GaveUp {
+                rid,
+                attempts,
+                last: failure,
+            });
+            return;
+        }
+        o.state = ReqState::Retry {
+            at: now + Self::backoff(o.attempts),
+            last: failure,
+        };
+    }
+
+    fn finish(&mut self, reason: Termination) {
+        if self.state == BoshState::Closed {
+            return;
+        }
+        self.state = BoshState::Closed;
+        self.outstanding.clear();
+        self.pending.clear();
+        self.events.push_back(BoshEvent::Terminated(reason));
+    }
+
+    /// Processes answered requests from the lowest rid up, stopping at the
+    /// first one still unanswered (XEP-0124 §14.2: responses in request order).
+    fn deliver_in_order(&mut self) {
+        while let Some(entry) = self.outstanding.first_entry() {
+            if !matches!(entry.get().state, ReqState::Answered(_)) {
+                break;
+            }
+            let o = entry.remove();
+            let ReqState::Answered(body) = o.state else {
+                break;
+            };
+            self.process_body(body, o.terminate);
+            if self.state == BoshState::Closed {
+                break;
+            }
+        }
+    }
+
+    fn process_body(&mut self, body: Element, was_terminate: bool) {
+        if self.state == BoshState::Creating {
+            match parse_params(&body, self.cfg.wait) {
+                Ok(p) => {
+                    self.params = Some(p.clone());
+                    self.state = BoshState::Open;
+                    self.events.push_back(BoshEvent::Created(p));
+                }
+                Err(detail) => {
+                    if body.get_attr("type") == Some("terminate") {
+                        let (condition, detail) = terminal_condition(&body);
+                        self.finish(Termination::Condition { condition, detail });
+                    } else {
+                        self.finish(Termination::Protocol { detail });
+                    }
+                    return;
+                }
+            }
+        }
+        let is_terminate = body.get_attr("type") == Some("terminate");
+        let closing = self.state == BoshState::Closing;
+        let (condition, detail) = terminal_condition(&body);
+        // Payloads before a terminal condition are still delivered (XEP-0206 §8).
+        for child in body.into_children() {
+            if !child.is(ns::STREAM, "error") {
+                self.events.push_back(BoshEvent::Payload(child));
+            }
+        }
+        if was_terminate || (is_terminate && closing) {
+            self.finish(Termination::Closed);
+        } else if is_terminate {
+            self.finish(Termination::Condition { condition, detail });
+        }
+    }
+
+    /// The next event, in order.
+    pub fn poll_event(&mut self) -> Option<BoshEvent> {
+        self.events.pop_front()
+    }
+}
+
+fn secs(body: &Element, name: &str) -> Option<Duration> {
+    body.get_attr(name)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+fn parse_params(body: &Element, asked_wait: Duration) -> Result<SessionParams, String> {
+    let sid = body
+        .get_attr("sid")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| "session creation response has no sid".to_owned())?;
+    Ok(SessionParams {
+        sid: sid.to_owned(),
+        wait: secs(body, "wait").unwrap_or(asked_wait).min(asked_wait),
+        // Absent `requests`: XEP-0124 §11 allows any number; we use 2, like
+        // every server in practice (hold + 1), and never more.
+        requests: body
+            .get_attr("requests")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(2)
+            .clamp(1, 2),
+        hold: body
+            .get_attr("hold")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(1),
+        inactivity: secs(body, "inactivity"),
+        polling: secs(body, "polling"),
+        maxpause: secs(body, "maxpause"),
+        ver: body.get_attr("ver").map(str::to_owned),
+        from: body.get_attr("from").map(str::to_owned),
+    })
+}
+
+/// The terminal condition of a body, with detail from a wrapped stream error.
+fn terminal_condition(body: &Element) -> (String, Option<String>) {
+    let condition = body
+        .get_attr("condition")
+        .unwrap_or("undefined-condition")
+        .to_owned();
+    let detail = body
+        .get_child(ns::STREAM, "error")
+        .and_then(|e| {
+            e.children()
+                .find(|c| c.ns() == ns::STREAMS_ERRORS && c.name() != "text")
+        })
+        .map(|c| c.name().to_owned())
+        .or_else(|| {
+            body.get_child_local("uri")
+                .map(|u| format!("see {}", u.text_content()))
+        });
+    (condition, detail)
+}
+
+#[cfg(test)]
+mod tests;

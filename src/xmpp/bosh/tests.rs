@@ -1,0 +1,540 @@
+//! Unit tests of the BOSH rules with a virtual clock and canned `<body/>`s.
+
+use super::*;
+
+const HB: &str = "xmlns='http://jabber.org/protocol/httpbind'";
+
+/// The creation response of ejabberd 23.01 (notes/bosh-xmpp.md §1.3).
+fn ejabberd_created() -> String {
+    format!(
+        "<body {HB} xmlns:xmpp='urn:xmpp:xbosh' xmlns:stream='http://etherx.jabber.org/streams' \
+         sid='abc' wait='60' ver='1.11' polling='2' inactivity='30' hold='1' \
+         xmpp:restartlogic='true' requests='2' secure='true' maxpause='120' from='localhost'>\
+         <stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+         <mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-1</mechanism></mechanisms>\
+         </stream:features></body>"
+    )
+}
+
+fn empty() -> String {
+    format!("<body {HB}/>")
+}
+
+fn with_payload(p: &str) -> String {
+    format!("<body {HB}>{p}</body>")
+}
+
+fn msg(n: u32) -> Element {
+    Element::new(ns::CLIENT, "message").attr("id", n.to_string())
+}
+
+struct Harness {
+    m: BoshSession,
+    now: Instant,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness {
+            m: BoshSession::new(BoshConfig::new("localhost"), 1000),
+            now: Instant::now(),
+        }
+    }
+
+    /// Created and idle: rid 1000 answered, rid 1001 is the held empty poll.
+    fn open() -> Harness {
+        let mut h = Harness::new();
+        let r = h.pump();
+        assert_eq!(r.len(), 1);
+        h.respond(1000, &ejabberd_created());
+        h.events();
+        h.advance(Duration::from_millis(5));
+        let r = h.pump();
+        assert_eq!(rids(&r), vec![1001]);
+        h
+    }
+
+    fn pump(&mut self) -> Vec<HttpRequest> {
+        let mut v = Vec::new();
+        while let Some(r) = self.m.poll_request(self.now) {
+            v.push(r);
+        }
+        v
+    }
+
+    fn respond(&mut self, rid: u64, body: &str) {
+        self.m
+            .handle_response(self.now, Rid(rid), Ok(body.to_owned()));
+    }
+
+    fn fail(&mut self, rid: u64, f: HttpFailure) {
+        self.m.handle_response(self.now, Rid(rid), Err(f));
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.m.handle_timeout(self.now);
+    }
+
+    fn advance_to_timeout(&mut self) {
+        let t = self.m.poll_timeout().expect("a timer is armed");
+        assert!(t >= self.now);
+        self.now = t;
+        self.m.handle_timeout(self.now);
+    }
+
+    fn events(&mut self) -> Vec<BoshEvent> {
+        let mut v = Vec::new();
+        while let Some(e) = self.m.poll_event() {
+            v.push(e);
+        }
+        v
+    }
+}
+
+fn rids(r: &[HttpRequest]) -> Vec<u64> {
+    r.iter().map(|r| r.rid.0).collect()
+}
+
+fn body_of(r: &HttpRequest) -> Element {
+    Element::parse(&r.body, &Limits::default()).expect("our own body parses")
+}
+
+fn payload_ids(events: &[BoshEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            BoshEvent::Payload(p) => p.get_attr("id").map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn creation_request_carries_the_xep_0124_and_xep_0206_attributes() {
+    let mut h = Harness::new();
+    let r = h.pump();
+    assert_eq!(rids(&r), vec![1000]);
+    let b = body_of(&r[0]);
+    assert!(b.is(ns::HTTPBIND, "body"));
+    assert_eq!(b.get_attr("rid"), Some("1000"));
+    assert_eq!(b.get_attr("to"), Some("localhost"));
+    assert_eq!(b.get_attr("wait"), Some("60"));
+    assert_eq!(b.get_attr("hold"), Some("1"));
+    assert_eq!(b.get_attr("ver"), Some("1.6"));
+    assert_eq!(b.get_attr("content"), Some("text/xml; charset=utf-8"));
+    assert_eq!(b.get_attr_ns(Some(NS_XML), "lang"), Some("en"));
+    assert_eq!(b.get_attr_ns(Some(ns::XBOSH), "version"), Some("1.0"));
+    assert_eq!(b.get_attr("sid"), None);
+}
+
+#[test]
+fn nothing_else_is_sent_until_the_session_is_created() {
+    let mut h = Harness::new();
+    h.pump();
+    h.m.send(&msg(1));
+    h.advance(Duration::from_secs(1));
+    assert!(h.pump().is_empty());
+}
+
+#[test]
+fn creation_response_reports_params_then_features() {
+    let mut h = Harness::new();
+    h.pump();
+    h.respond(1000, &ejabberd_created());
+    let ev = h.events();
+    assert_eq!(
+        ev[0],
+        BoshEvent::Created(SessionParams {
+            sid: "abc".into(),
+            wait: Duration::from_secs(60),
+            requests: 2,
+            hold: 1,
+            inactivity: Some(Duration::from_secs(30)),
+            polling: Some(Duration::from_secs(2)),
+            maxpause: Some(Duration::from_secs(120)),
+            ver: Some("1.11".into()),
+            from: Some("localhost".into()),
+        })
+    );
+    assert!(matches!(&ev[1], BoshEvent::Payload(f) if f.is(ns::STREAM, "features")));
+    assert_eq!(ev.len(), 2);
+}
+
+#[test]
+fn idle_session_holds_exactly_one_empty_request() {
+    let mut h = Harness::open();
+    for _ in 0..10 {
+        h.advance(Duration::from_secs(5));
+        assert!(h.pump().is_empty(), "a second idle request was produced");
+    }
+    assert_eq!(h.m.in_flight(), 1);
+    // The held poll returns empty at `wait`: a new one replaces it.
+    h.respond(1001, &empty());
+    h.advance(Duration::from_millis(5));
+    let r = h.pump();
+    assert_eq!(rids(&r), vec![1002]);
+    assert_eq!(body_of(&r[0]).children().count(), 0);
+    assert_eq!(body_of(&r[0]).get_attr("sid"), Some("abc"));
+}
+
+#[test]
+fn stanza_goes_out_at_once_in_the_free_slot_while_a_poll_is_held() {
+    let mut h = Harness::open();
+    h.advance(Duration::from_millis(5));
+    h.m.send(&msg(1));
+    let r = h.pump();
+    assert_eq!(rids(&r), vec![1002]);
+    let b = body_of(&r[0]);
+    assert_eq!(b.children().count(), 1);
+    assert_eq!(b.get_attr("rid"), Some("1002"));
+}
+
+#[test]
+fn stanzas_wait_while_requests_are_in_flight_then_leave_in_one_batch() {
+    let mut h = Harness::open();
+    h.advance(Duration::from_millis(5));
+    h.m.send(&msg(1));
+    assert_eq!(rids(&h.pump()), vec![1002]);
+    h.advance(Duration::from_millis(5));
+    for n in 2..=4 {
+        h.m.send(&msg(n));
+    }
+    assert!(h.pump().is_empty(), "more than `requests` in flight");
+    assert_eq!(h.m.queued(), 3);
+    h.respond(1001, &empty());
+    let r = h.pump();
+    assert_eq!(rids(&r), vec![1003]);
+    let ids: Vec<_> = body_of(&r[0])
+        .children()
+        .filter_map(|c| c.get_attr("id").map(str::to_owned))
+        .collect();
+    assert_eq!(ids, vec!["2", "3", "4"]);
+}
+
+#[test]
+fn consecutive_requests_are_spaced_by_the_send_gap() {
+    let mut h = Harness::open();
+    // The poll 1001 was just sent at `now`: a stanza must wait for the gap.
+    h.m.send(&msg(1));
+    assert!(h.pump().is_empty());
+    assert_eq!(h.m.poll_timeout(), Some(h.now + Duration::from_millis(1)));
+    h.advance_to_timeout();
+    assert_eq!(rids(&h.pump()), vec![1002]);
+}
+
+#[test]
+fn empty_poll_is_deferred_so_a_reply_can_ride_in_it() {
+    let mut h = Harness::open();
+    h.advance(Duration::from_millis(5));
+    h.respond(
+        1001,
+        &with_payload("<iq xmlns='jabber:client' type='get' id='q'/>"),
+    );
+    h.events();
+    assert!(h.pump().is_empty(), "empty poll sent before poll_delay");
+    h.m.send(&msg(7));
+    let r = h.pump();
+    assert_eq!(rids(&r), vec![1002]);
+    assert_eq!(body_of(&r[0]).children().count(), 1);
+    h.advance(Duration::from_secs(1));
+    assert!(h.pump().is_empty(), "the reply request is the held one");
+}
+
+#[test]
+fn payloads_are_delivered_in_rid_order_whatever_the_response_order() {
+    let mut h = Harness::open();
+    h.advance(Duration::from_millis(5));
+    h.m.send(&msg(1));
+    assert_eq!(rids(&h.pump()), vec![1002]);
+    h.respond(
+        1002,
+        &with_payload("<message xmlns='jabber:client' id='second'/>"),
+    );
+    assert_eq!(payload_ids(&h.events()), Vec::<String>::new());
+    h.respond(
+        1001,
+        &with_payload("<message xmlns='jabber:client' id='first'/>"),
+    );
+    assert_eq!(payload_ids(&h.events()), vec!["first", "second"]);
+}
+
+#[test]
+fn transport_failure_retransmits_identical_bytes_with_the_same_rid() {
+    let mut h = Harness::open();
+    h.advance(Duration::from_millis(5));
+    h.m.send(&msg(1));
+    let first = h.pump();
+    h.fail(1002, HttpFailure::Transport("connection reset".into()));
+    assert!(
+        h.pump().is_empty(),
+        "retransmission not spaced by the send gap"
+    );
+    h.advance_to_timeout();
+    let again = h.pump();
+    assert_eq!(rids(&again), vec![1002]);
+    assert_eq!(again[0].body, first[0].body);
+    assert_eq!(again[0].attempt, 1);
+    // Second failure backs off before the next retransmission.
+    h.fail(1002, HttpFailure::Status(502));
+    assert!(h.pump().is_empty());
+    h.advance_to_timeout();
+    let third = h.pump();
+    assert_eq!(rids(&third), vec![1002]);
+    assert_eq!(third[0].body, first[0].body);
+    assert_eq!(third[0].attempt, 2);
+}
+
+#[test]
+fn failed_request_still_counts_against_the_request_limit() {
+    let mut h = Harness::open();
+    h.advance(Duration::from_millis(5));
+    h.m.send(&msg(1));
+    h.pump();
+    h.fail(1002, HttpFailure::Timeout);
+    h.m.send(&msg(2));
+    h.advance(Duration::from_millis(5));
+    let r = h.pump();
+    assert_eq!(rids(&r), vec![1002], "only the retransmission may go");
+    assert_eq!(r[0].attempt, 1);
+    h.advance(Duration::from_millis(5));
+    assert!(h.pump().is_empty());
+}
+
+#[test]
+fn recoverable_error_resends_the_failed_and_all_earlier_unanswered_requests() {
+    let mut h = Harness::open();
+    h.advance(Duration::from_millis(5));
+    h.m.send(&msg(1));
+    let sent = h.pump();
+    h.respond(1002, &format!("<body {HB} type='error'/>"));
+    h.advance(Duration::from_millis(5));
+    let again = h.pump();
+    assert_eq!(rids(&again), vec![1001]);
+    h.advance(Duration::from_millis(5));
+    let again2 = h.pump();
+    assert_eq!(rids(&again2), vec![1002]);
+    assert_eq!(again2[0].body, sent[0].body);
+}
+
+#[test]
+fn retries_past_the_budget_terminate_the_session() {
+    let mut h = Harness::open();
+    for _ in 0..=5 {
+        h.fail(1001, HttpFailure::Transport("refused".into()));
+        if h.m.state() == BoshState::Closed {
+            break;
+        }
+        h.advance(Duration::from_secs(10));
+        assert_eq!(rids(&h.pump()), vec![1001]);
+    }
+    assert_eq!(
+        h.events(),
+        vec![BoshEvent::Terminated(Termination::GaveUp {
+            rid: 1001,
+            attempts: 6,
+            last: HttpFailure::Transport("refused".into())
+        })]
+    );
+    assert_eq!(h.m.poll_request(h.now), None);
+    assert_eq!(h.m.poll_timeout(), None);
+}
+
+#[test]
+fn terminal_condition_from_the_manager_ends_the_session() {
+    let mut h = Harness::open();
+    h.respond(
+        1001,
+        &format!("<body {HB} type='terminate' condition='item-not-found'/>"),
+    );
+    assert_eq!(
+        h.events(),
+        vec![BoshEvent::Terminated(Termination::Condition {
+            condition: "item-not-found".into(),
+            detail: None
+        })]
+    );
+    assert_eq!(h.m.state(), BoshState::Closed);
+}
+
+#[test]
+fn remote_stream_error_delivers_preceding_stanzas_then_terminates() {
+    let mut h = Harness::open();
+    h.respond(
+        1001,
+        &format!(
+            "<body {HB} xmlns:stream='http://etherx.jabber.org/streams' type='terminate' \
+             condition='remote-stream-error'><message xmlns='jabber:client' id='last'/>\
+             <stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+             </stream:error></body>"
+        ),
+    );
+    let ev = h.events();
+    assert_eq!(payload_ids(&ev), vec!["last"]);
+    assert_eq!(
+        ev.last(),
+        Some(&BoshEvent::Terminated(Termination::Condition {
+            condition: "remote-stream-error".into(),
+            detail: Some("conflict".into())
+        }))
+    );
+}
+
+#[test]
+fn http_404_voids_the_session() {
+    let mut h = Harness::open();
+    h.fail(1001, HttpFailure::Status(404));
+    assert_eq!(
+        h.events(),
+        vec![BoshEvent::Terminated(Termination::HttpStatus {
+            status: 404
+        })]
+    );
+}
+
+#[test]
+fn failed_creation_request_reports_the_manager_unreachable() {
+    let mut h = Harness::new();
+    h.pump();
+    h.fail(1000, HttpFailure::Transport("connection refused".into()));
+    assert_eq!(
+        h.events(),
+        vec![BoshEvent::Terminated(Termination::Unreachable {
+            failure: HttpFailure::Transport("connection refused".into())
+        })]
+    );
+}
+
+#[test]
+fn creation_response_without_sid_is_a_protocol_error() {
+    let mut h = Harness::new();
+    h.pump();
+    h.respond(1000, &empty());
+    assert!(matches!(
+        h.events().as_slice(),
+        [BoshEvent::Terminated(Termination::Protocol { .. })]
+    ));
+}
+
+#[test]
+fn restart_is_an_empty_body_with_restart_attribute_and_stanzas_wait() {
+    let mut h = Harness::open();
+    h.advance(Duration::from_millis(5));
+    h.m.restart();
+    h.m.send(&msg(1));
+    let r = h.pump();
+    assert_eq!(rids(&r), vec![1002]);
+    let b = body_of(&r[0]);
+    assert_eq!(b.get_attr_ns(Some(ns::XBOSH), "restart"), Some("true"));
+    assert_eq!(b.get_attr("to"), Some("localhost"));
+    assert_eq!(b.get_attr_ns(Some(NS_XML), "lang"), Some("en"));
+    assert_eq!(b.children().count(), 0);
+    assert_eq!(h.m.queued(), 1);
+}
+
+#[test]
+fn close_sends_terminate_with_queued_stanzas_beyond_the_request_limit() {
+    let mut h = Harness::open();
+    h.advance(Duration::from_millis(5));
+    h.m.send(&msg(1));
+    h.pump(); // 1001 held + 1002: two in flight
+    h.m.send(&msg(2));
+    h.m.close(None);
+    h.advance(Duration::from_millis(5));
+    let r = h.pump();
+    assert_eq!(rids(&r), vec![1003]);
+    let b = body_of(&r[0]);
+    assert_eq!(b.get_attr("type"), Some("terminate"));
+    assert_eq!(
+        b.children()
+            .filter_map(|c| c.get_attr("id"))
+            .collect::<Vec<_>>(),
+        vec!["2"]
+    );
+    // ejabberd bounces the held ones with other-request; that is normal completion.
+    h.respond(
+        1001,
+        &format!("<body {HB} type='terminate' condition='other-request'/>"),
+    );
+    assert_eq!(h.events(), vec![BoshEvent::Terminated(Termination::Closed)]);
+}
+
+#[test]
+fn close_without_stanzas_sends_unavailable_presence() {
+    let mut h = Harness::open();
+    h.m.close(None);
+    h.advance(Duration::from_millis(5));
+    let r = h.pump();
+    let b = body_of(&r[0]);
+    let p = b.children().next().expect("presence");
+    assert!(p.is(ns::CLIENT, "presence"));
+    assert_eq!(p.get_attr("type"), Some("unavailable"));
+    h.respond(1002, &format!("<body {HB} type='terminate'/>"));
+    h.respond(1001, &format!("<body {HB} type='terminate'/>"));
+    assert_eq!(h.events(), vec![BoshEvent::Terminated(Termination::Closed)]);
+}
+
+#[test]
+fn request_timeout_is_the_servers_wait_plus_margin() {
+    let mut h = Harness::new();
+    let r = h.pump();
+    assert_eq!(r[0].timeout, Duration::from_secs(70));
+    h.respond(
+        1000,
+        &format!("<body {HB} sid='s' wait='20' requests='2' hold='1'/>"),
+    );
+    h.advance(Duration::from_millis(5));
+    let r = h.pump();
+    assert_eq!(r[0].timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn older_request_whose_response_was_lost_is_retransmitted_after_grace() {
+    let mut h = Harness::open();
+    h.advance(Duration::from_millis(5));
+    h.m.send(&msg(1));
+    h.pump();
+    h.respond(
+        1002,
+        &with_payload("<message xmlns='jabber:client' id='late'/>"),
+    );
+    assert!(payload_ids(&h.events()).is_empty());
+    h.advance_to_timeout();
+    let r = h.pump();
+    assert_eq!(rids(&r), vec![1001]);
+    assert_eq!(r[0].attempt, 1);
+    h.respond(1001, &empty());
+    assert_eq!(payload_ids(&h.events()), vec!["late"]);
+}
+
+#[test]
+fn large_batches_are_split_at_the_body_limit() {
+    let mut cfg = BoshConfig::new("localhost");
+    cfg.max_body_bytes = 200;
+    let mut h = Harness {
+        m: BoshSession::new(cfg, 1),
+        now: Instant::now(),
+    };
+    h.pump();
+    h.respond(1, &format!("<body {HB} sid='s' requests='2'/>"));
+    h.advance(Duration::from_millis(5));
+    h.pump(); // held poll
+    for n in 0..6 {
+        h.m.send(
+            &Element::new(ns::CLIENT, "message")
+                .attr("id", n.to_string())
+                .text("x".repeat(50)),
+        );
+    }
+    h.advance(Duration::from_millis(5));
+    let r = h.pump();
+    assert_eq!(body_of(&r[0]).children().count(), 2);
+    assert_eq!(h.m.queued(), 4);
+}
+
+#[test]
+fn initial_rid_leaves_room_below_two_to_the_53() {
+    let mut m = BoshSession::new(BoshConfig::new("d"), u64::MAX);
+    let r = m.poll_request(Instant::now()).expect("creation request");
+    assert!(r.rid.0 + (1 << 32) <= MAX_RID);
+}
