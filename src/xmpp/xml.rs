@@ -656,11 +656,11 @@ fn write_element(el: &Element, out: &mut String, parent: &mut Scope, fragments: 
         out.push_str(f);
     }
     out.push_str("</");
-    if let Some(p) = &el.prefix {
-        if !el.ns.is_empty() {
-            out.push_str(p);
-            out.push(':');
-        }
+    if let Some(p) = &el.prefix
+        && !el.ns.is_empty()
+    {
+        out.push_str(p);
+        out.push(':');
     }
     out.push_str(&el.name);
     out.push('>');
