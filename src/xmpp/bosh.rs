@@ -268,14 +268,11 @@ impl BoshSession {
         self.restart_pending = true;
     }
 
-    /// Ends the session: queued stanzas and `extra` go out in a
-    /// `type='terminate'` request (XEP-0124 §13).
-    pub fn close(&mut self, extra: Option<&Element>) {
+    /// Ends the session: queued stanzas (e.g. an unavailable presence) go
+    /// out in a `type='terminate'` request (XEP-0124 §13).
+    pub fn close(&mut self) {
         match self.state {
             BoshState::Open => {
-                if let Some(e) = extra {
-                    self.pending.push_back(e.to_xml());
-                }
                 self.state = BoshState::Closing;
             }
             BoshState::Creating => {
@@ -402,10 +399,7 @@ impl BoshSession {
                 }
                 self.terminate_sent = true;
                 let batch = self.take_batch();
-                let mut b = self.base_body(self.next_rid).attr("type", "terminate");
-                if batch.is_empty() {
-                    b = b.child(Element::new(ns::CLIENT, "presence").attr("type", "unavailable"));
-                }
+                let b = self.base_body(self.next_rid).attr("type", "terminate");
                 let frags: Vec<&str> = batch.iter().map(String::as_str).collect();
                 let body = b.to_xml_wrapping(&frags);
                 Some(self.emit(now, body, true))
@@ -545,7 +539,10 @@ impl BoshSession {
                 let _ = f;
                 self.finish(Termination::Closed);
             }
-            Err(HttpFailure::Status(status @ (400 | 403 | 404))) => {
+            // 5xx come from intermediaries and are retried; any other
+            // non-200 (400/403/404 of XEP-0124 §17.1, Prosody's 301 for an
+            // oversized body) voids the session.
+            Err(HttpFailure::Status(status)) if !(500..600).contains(&status) => {
                 if self.state == BoshState::Creating {
                     self.finish(Termination::Unreachable {
                         failure: HttpFailure::Status(status),

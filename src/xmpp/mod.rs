@@ -5,4 +5,6 @@ pub mod bosh;
 pub mod jid;
 pub mod ns;
 pub mod sasl;
+pub mod stanza;
+pub mod stream;
 pub mod xml;

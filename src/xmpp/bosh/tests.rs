@@ -439,7 +439,7 @@ fn close_sends_terminate_with_queued_stanzas_beyond_the_request_limit() {
     h.m.send(&msg(1));
     h.pump(); // 1001 held + 1002: two in flight
     h.m.send(&msg(2));
-    h.m.close(None);
+    h.m.close();
     h.advance(Duration::from_millis(5));
     let r = h.pump();
     assert_eq!(rids(&r), vec![1003]);
@@ -460,15 +460,12 @@ fn close_sends_terminate_with_queued_stanzas_beyond_the_request_limit() {
 }
 
 #[test]
-fn close_without_stanzas_sends_unavailable_presence() {
+fn close_completes_when_the_terminate_is_answered() {
     let mut h = Harness::open();
-    h.m.close(None);
+    h.m.close();
     h.advance(Duration::from_millis(5));
     let r = h.pump();
-    let b = body_of(&r[0]);
-    let p = b.children().next().expect("presence");
-    assert!(p.is(ns::CLIENT, "presence"));
-    assert_eq!(p.get_attr("type"), Some("unavailable"));
+    assert_eq!(body_of(&r[0]).get_attr("type"), Some("terminate"));
     h.respond(1002, &format!("<body {HB} type='terminate'/>"));
     h.respond(1001, &format!("<body {HB} type='terminate'/>"));
     assert_eq!(h.events(), vec![BoshEvent::Terminated(Termination::Closed)]);

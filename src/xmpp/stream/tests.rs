@@ -1,0 +1,257 @@
+//! Login scripted with canned bodies; SCRAM values from RFC 5802 §5.
+
+use std::time::Duration;
+
+use super::*;
+use crate::xmpp::bosh::BoshConfig;
+use crate::xmpp::xml::Limits;
+
+const HB: &str = "xmlns='http://jabber.org/protocol/httpbind'";
+const NONCE: &str = "fyko+d2lbbFgONRv9qkxdawL";
+
+fn cfg() -> StreamConfig {
+    StreamConfig {
+        bosh: BoshConfig::new("localhost"),
+        user: "user".into(),
+        password: Secret("pencil".into()),
+        resource: "ilon".into(),
+        plain_allowed: false,
+        fetch_roster: true,
+        initial_presence: true,
+    }
+}
+
+struct H {
+    s: XmppStream,
+    now: Instant,
+    rid: u64,
+}
+
+impl H {
+    fn new(cfg: StreamConfig) -> H {
+        H {
+            s: XmppStream::new(cfg, 100, NONCE.into()),
+            now: Instant::now(),
+            rid: 100,
+        }
+    }
+
+    /// Sends what is due (after a pause long enough for every BOSH timer)
+    /// and returns the request bodies.
+    fn step(&mut self) -> Vec<Element> {
+        self.now += Duration::from_millis(10);
+        let mut v = Vec::new();
+        while let Some(r) = self.s.poll_request(self.now) {
+            self.rid = r.rid.0;
+            v.push(Element::parse(&r.body, &Limits::default()).unwrap());
+        }
+        v
+    }
+
+    fn answer(&mut self, rid: u64, inner: &str) {
+        let body = format!(
+            "<body {HB} xmlns:stream='http://etherx.jabber.org/streams' sid='s1' requests='2'>{inner}</body>"
+        );
+        self.s.handle_response(self.now, Rid(rid), Ok(body));
+    }
+
+    fn events(&mut self) -> Vec<StreamEvent> {
+        let mut v = Vec::new();
+        while let Some(e) = self.s.poll_event() {
+            v.push(e);
+        }
+        v
+    }
+}
+
+fn b64(s: &str) -> String {
+    BASE64.encode(s.as_bytes())
+}
+
+const FEATURES: &str = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+    <mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>";
+
+fn first_child(bodies: &[Element]) -> Element {
+    bodies
+        .iter()
+        .find_map(|b| b.children().next().cloned())
+        .expect("a request with a payload")
+}
+
+#[test]
+fn login_runs_scram_restart_bind_roster_and_presence() {
+    let mut h = H::new(cfg());
+    h.step();
+    h.answer(100, FEATURES);
+    let auth = first_child(&h.step());
+    assert!(auth.is(ns::SASL, "auth"));
+    assert_eq!(auth.get_attr("mechanism"), Some("SCRAM-SHA-1"));
+    assert_eq!(
+        auth.text_content(),
+        b64("n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL")
+    );
+
+    let challenge = b64("r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096");
+    h.answer(
+        101,
+        &format!("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{challenge}</challenge>"),
+    );
+    let resp = first_child(&h.step());
+    assert!(resp.is(ns::SASL, "response"));
+    assert_eq!(
+        resp.text_content(),
+        b64("c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=")
+    );
+
+    let fin = b64("v=rmF9pqV8S7suAoZWja4dJRkFsKQ=");
+    h.answer(
+        h.rid,
+        &format!("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{fin}</success>"),
+    );
+    let restart = h.step();
+    assert_eq!(restart.len(), 1);
+    assert_eq!(
+        restart[0].get_attr_ns(Some(ns::XBOSH), "restart"),
+        Some("true")
+    );
+    assert_eq!(restart[0].children().count(), 0);
+
+    h.answer(
+        h.rid,
+        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
+         <session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>",
+    );
+    let bind = first_child(&h.step());
+    assert_eq!(bind.get_attr("id"), Some(BIND_ID));
+    let res = bind
+        .get_child(ns::BIND, "bind")
+        .and_then(|b| b.get_child(ns::BIND, "resource"))
+        .map(Element::text_content);
+    assert_eq!(res.as_deref(), Some("ilon"));
+
+    h.answer(
+        h.rid,
+        "<iq xmlns='jabber:client' type='result' id='wb-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+         <jid>User@localhost/ilon</jid></bind></iq>",
+    );
+    assert_eq!(
+        h.events(),
+        vec![StreamEvent::Online {
+            jid: "user@localhost/ilon".parse().unwrap(),
+            sid: "s1".into()
+        }]
+    );
+    let out = h.step();
+    let sent: Vec<String> = out
+        .iter()
+        .flat_map(|b| {
+            b.children()
+                .map(|c| c.name().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(sent, vec!["iq", "presence"]);
+    assert!(h.s.is_online());
+}
+
+#[test]
+fn wrong_password_ends_with_auth_failed_after_a_clean_terminate() {
+    let mut h = H::new(cfg());
+    h.step();
+    h.answer(100, FEATURES);
+    h.step();
+    h.answer(
+        101,
+        "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/><text>bad</text></failure>",
+    );
+    let term = h.step();
+    assert_eq!(
+        term.last().and_then(|b| b.get_attr("type")),
+        Some("terminate")
+    );
+    h.answer(h.rid, "");
+    let ev = h.events();
+    let err = StreamError::AuthFailed {
+        user: "user".into(),
+        mechanism: "SCRAM-SHA-1",
+        condition: "not-authorized".into(),
+        text: Some("bad".into()),
+    };
+    assert!(err.is_fatal());
+    assert_eq!(ev, vec![StreamEvent::Ended(Err(err))]);
+}
+
+#[test]
+fn server_with_only_plain_over_http_is_refused_with_advice() {
+    let mut h = H::new(cfg());
+    h.step();
+    h.answer(
+        100,
+        "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+         <mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+    );
+    h.step();
+    h.answer(h.rid, "");
+    let ev = h.events();
+    let [StreamEvent::Ended(Err(e))] = ev.as_slice() else {
+        panic!("expected one Ended(Err), got {ev:?}");
+    };
+    assert!(e.is_fatal());
+    assert!(e.to_string().contains("allow_plain = true"), "{e}");
+}
+
+#[test]
+fn plain_is_used_when_allowed_and_nothing_better_is_offered() {
+    let mut c = cfg();
+    c.plain_allowed = true;
+    let mut h = H::new(c);
+    h.step();
+    h.answer(
+        100,
+        "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+         <mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+    );
+    let auth = first_child(&h.step());
+    assert_eq!(auth.get_attr("mechanism"), Some("PLAIN"));
+    assert_eq!(auth.text_content(), BASE64.encode(b"\0user\0pencil"));
+}
+
+#[test]
+fn stanzas_after_login_are_passed_on_and_close_sends_unavailable() {
+    // PLAIN keeps the script short; SCRAM is covered above.
+    let mut c = cfg();
+    c.plain_allowed = true;
+    c.fetch_roster = false;
+    c.initial_presence = false;
+    let mut h = H::new(c);
+    h.step();
+    h.answer(100, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+    h.step();
+    h.answer(101, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    h.step();
+    h.answer(
+        h.rid,
+        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+    );
+    h.step();
+    h.answer(h.rid, "<iq xmlns='jabber:client' type='result' id='wb-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@localhost/ilon</jid></bind></iq>");
+    h.events();
+    h.step();
+    h.answer(
+        h.rid,
+        "<message xmlns='jabber:client' from='a@localhost/x' id='m1'><body>hi</body></message>",
+    );
+    let ev = h.events();
+    assert!(matches!(&ev[..], [StreamEvent::Stanza(m)] if m.get_attr("id") == Some("m1")));
+    h.s.close();
+    let term = h.step();
+    let t = term.last().unwrap();
+    assert_eq!(t.get_attr("type"), Some("terminate"));
+    let p = t.children().next().unwrap();
+    assert_eq!(
+        (p.name(), p.get_attr("type")),
+        ("presence", Some("unavailable"))
+    );
+    h.answer(h.rid, "");
+    assert_eq!(h.events(), vec![StreamEvent::Ended(Ok(()))]);
+}
