@@ -45,6 +45,15 @@ pub struct BoshConfig {
     /// How long an empty poll is deferred after a response, so that a stanza
     /// the application sends in reaction rides in that request instead.
     pub poll_delay: Duration,
+    /// Minimum age of an in-flight *empty* poll before another request may
+    /// follow it. Why: the E10 race only loses a request when the overtaken
+    /// one is an empty poll that ejabberd then holds; giving the poll time
+    /// to arrive first closes the window even on a loaded machine.
+    pub poll_gap: Duration,
+    /// An older request still unanswered this long after a newer one was
+    /// sent means the connection manager lost track (with hold=1 it must
+    /// answer the older one first): the session is declared stalled.
+    pub stall_timeout: Duration,
     /// Upper bound on one request body; larger batches are split.
     pub max_body_bytes: usize,
     /// Limits applied to response bodies.
@@ -63,6 +72,8 @@ impl BoshConfig {
             http_margin: Duration::from_secs(10),
             send_gap: Duration::from_millis(1),
             poll_delay: Duration::from_millis(2),
+            poll_gap: Duration::from_millis(10),
+            stall_timeout: Duration::from_secs(5),
             max_body_bytes: 256 * 1024,
             limits: Limits::default(),
             max_retries: 5,
@@ -131,6 +142,10 @@ pub enum Termination {
         attempts: u32,
         last: HttpFailure,
     },
+    /// An older request was never answered although a newer one was sent
+    /// long ago (ejabberd 23.01's parked-request bug, notes E10).
+    #[error("connection manager stopped answering: rid {rid} unanswered while rid {newer} is out")]
+    Stalled { rid: u64, newer: u64 },
     /// The connection manager's answer made no sense (e.g. no `sid`).
     #[error("invalid response from the connection manager: {detail}")]
     Protocol { detail: String },
@@ -186,6 +201,9 @@ enum ReqState {
 #[derive(Debug)]
 struct Outstanding {
     body: Arc<str>,
+    /// An empty poll (no payload, not a restart or terminate).
+    empty: bool,
+    first_sent: Instant,
     attempts: u32,
     state: ReqState,
     /// True for the terminate request (allowed beyond `requests`).
@@ -323,7 +341,7 @@ impl BoshSession {
         batch
     }
 
-    fn emit(&mut self, now: Instant, body: String, terminate: bool) -> HttpRequest {
+    fn emit(&mut self, now: Instant, body: String, terminate: bool, empty: bool) -> HttpRequest {
         let rid = self.next_rid;
         self.next_rid += 1;
         let body: Arc<str> = Arc::from(body);
@@ -331,6 +349,8 @@ impl BoshSession {
             rid,
             Outstanding {
                 body: body.clone(),
+                empty,
+                first_sent: now,
                 attempts: 0,
                 state: ReqState::InFlight {
                     sent_at: now,
@@ -391,7 +411,7 @@ impl BoshSession {
                 }
                 self.creation_sent = true;
                 let body = self.creation_body();
-                Some(self.emit(now, body, false))
+                Some(self.emit(now, body, false, false))
             }
             BoshState::Closing => {
                 if self.terminate_sent {
@@ -402,11 +422,13 @@ impl BoshSession {
                 let b = self.base_body(self.next_rid).attr("type", "terminate");
                 let frags: Vec<&str> = batch.iter().map(String::as_str).collect();
                 let body = b.to_xml_wrapping(&frags);
-                Some(self.emit(now, body, true))
+                Some(self.emit(now, body, true, false))
             }
             BoshState::Open => {
                 let in_flight = self.in_flight();
-                if in_flight >= self.requests_allowed() {
+                if in_flight >= self.requests_allowed()
+                    || self.poll_gap_end().is_some_and(|t| t > now)
+                {
                     return None;
                 }
                 if self.restart_pending {
@@ -416,22 +438,77 @@ impl BoshSession {
                         .attr("to", self.cfg.domain.clone())
                         .attr_ns(NS_XML, "lang", self.cfg.lang.clone())
                         .attr_ns(ns::XBOSH, "restart", "true");
-                    return Some(self.emit(now, b.to_xml(), false));
+                    return Some(self.emit(now, b.to_xml(), false, false));
                 }
                 if !self.pending.is_empty() {
                     let batch = self.take_batch();
                     let frags: Vec<&str> = batch.iter().map(String::as_str).collect();
                     let body = self.base_body(self.next_rid).to_xml_wrapping(&frags);
-                    return Some(self.emit(now, body, false));
+                    return Some(self.emit(now, body, false, false));
                 }
                 if in_flight == 0 && self.poll_due(now) {
                     let body = self.base_body(self.next_rid).to_xml();
-                    return Some(self.emit(now, body, false));
+                    return Some(self.emit(now, body, false, true));
                 }
                 None
             }
             BoshState::Closed => None,
         }
+    }
+
+    /// The instant the youngest in-flight empty poll is `poll_gap` old:
+    /// no new request may follow it before.
+    fn poll_gap_end(&self) -> Option<Instant> {
+        self.outstanding
+            .values()
+            .filter(|o| o.empty)
+            .filter_map(|o| match o.state {
+                ReqState::InFlight { sent_at, .. } => Some(sent_at + self.cfg.poll_gap),
+                _ => None,
+            })
+            .max()
+    }
+
+    /// The newest request, if it is still unanswered on the wire.
+    fn newest_in_flight(&self) -> Option<(u64, &Outstanding)> {
+        let (rid, o) = self
+            .outstanding
+            .iter()
+            .filter(|(_, o)| !o.terminate)
+            .next_back()?;
+        matches!(o.state, ReqState::InFlight { .. }).then_some((*rid, o))
+    }
+
+    /// Finds an older request unanswered for `stall_timeout` after a newer
+    /// one went out (and is itself still unanswered).
+    fn stalled(&self, now: Instant) -> Option<(u64, u64)> {
+        let (newest_rid, newest) = self.newest_in_flight()?;
+        self.outstanding
+            .iter()
+            .take_while(|(rid, _)| **rid < newest_rid)
+            .find_map(|(rid, o)| match o.state {
+                ReqState::InFlight { sent_at, .. }
+                    if now.saturating_duration_since(sent_at.max(newest.first_sent))
+                        >= self.cfg.stall_timeout =>
+                {
+                    Some((*rid, newest_rid))
+                }
+                _ => None,
+            })
+    }
+
+    fn stall_deadline(&self) -> Option<Instant> {
+        let (newest_rid, newest) = self.newest_in_flight()?;
+        self.outstanding
+            .iter()
+            .take_while(|(rid, _)| **rid < newest_rid)
+            .filter_map(|(_, o)| match o.state {
+                ReqState::InFlight { sent_at, .. } => {
+                    Some(sent_at.max(newest.first_sent) + self.cfg.stall_timeout)
+                }
+                _ => None,
+            })
+            .min()
     }
 
     fn poll_due(&self, now: Instant) -> bool {
@@ -470,6 +547,9 @@ impl BoshSession {
                 _ => {}
             }
         }
+        if let Some(at) = self.stall_deadline() {
+            consider(at);
+        }
         let wants_send = match self.state {
             BoshState::Open => {
                 self.in_flight() < self.requests_allowed()
@@ -481,13 +561,17 @@ impl BoshSession {
         if wants_send {
             let idle_poll =
                 self.state == BoshState::Open && self.pending.is_empty() && !self.restart_pending;
-            match self.last_response {
-                Some(r) if idle_poll => consider(r + self.cfg.poll_delay),
-                _ => {
-                    if let Some(l) = self.last_send {
-                        consider(l);
-                    }
-                }
+            let mut at = match self.last_response {
+                Some(r) if idle_poll => Some(r + self.cfg.poll_delay),
+                _ => self.last_send,
+            };
+            if self.state == BoshState::Open
+                && let (Some(a), Some(gap_end)) = (at, self.poll_gap_end())
+            {
+                at = Some(a.max(gap_end));
+            }
+            if let Some(a) = at {
+                consider(a);
             }
         }
         // Nothing leaves before the send gap has passed.
@@ -497,9 +581,13 @@ impl BoshSession {
         }
     }
 
-    /// Timers have no state of their own: everything due is picked up by
-    /// `poll_request`. Spurious calls are harmless.
-    pub fn handle_timeout(&mut self, _now: Instant) {}
+    /// Checks for a stalled session; retransmissions and polls that became
+    /// due are picked up by `poll_request`. Spurious calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some((rid, newer)) = self.stalled(now) {
+            self.finish(Termination::Stalled { rid, newer });
+        }
+    }
 
     /// Feeds the outcome of the HTTP exchange for `rid`.
     pub fn handle_response(&mut self, now: Instant, rid: Rid, result: Result<String, HttpFailure>) {

@@ -5,6 +5,7 @@ pub mod bosh;
 pub mod jid;
 pub mod ns;
 pub mod sasl;
+pub mod session;
 pub mod stanza;
 pub mod stream;
 pub mod xml;

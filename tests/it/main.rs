@@ -1,0 +1,5 @@
+//! Integration tests against real ejabberd and Prosody servers, started by
+//! the project's scripts (one binary: `cargo test --test it`).
+
+mod support;
+mod transport;
