@@ -471,11 +471,7 @@ impl BoshSession {
 
     /// The newest request, if it is still unanswered on the wire.
     fn newest_in_flight(&self) -> Option<(u64, &Outstanding)> {
-        let (rid, o) = self
-            .outstanding
-            .iter()
-            .filter(|(_, o)| !o.terminate)
-            .next_back()?;
+        let (rid, o) = self.outstanding.iter().rfind(|(_, o)| !o.terminate)?;
         matches!(o.state, ReqState::InFlight { .. }).then_some((*rid, o))
     }
 
