@@ -3,4 +3,6 @@
 //! through a shared XMPP server over BOSH.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod agent;
+pub mod soap;
 pub mod xmpp;

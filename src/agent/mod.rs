@@ -1,0 +1,3 @@
+//! The agent: what it does with stanzas from the XMPP session.
+
+pub mod dispatch;

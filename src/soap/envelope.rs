@@ -1,0 +1,263 @@
+//! The SOAP 1.1 frame: `Envelope`, `Header` (the i.LON `messageProperties` block and our
+//! `seq` block), `Body`, and the SOAP-layer `Fault`. Opening an envelope accepts any
+//! prefixes; building one uses the SmartServer's own (`SOAP-ENV:`, `p:`), PR p.19 and p.31.
+//! No I/O.
+
+use super::error::SoapError;
+use super::ns;
+use super::xml_util::{child_local, quote, text_of};
+use crate::xmpp::xml::Element;
+
+/// The `messageProperties` header (PR p.20): who sent the message and when, plus our
+/// optional replication `seq` block (SPEC §5).
+///
+/// Every field is optional because requests from client applications carry an empty
+/// header or none (the seed's examples send `<messageProperties/>`); responses and outgoing
+/// WebBinder writes fill at least `time_stamp` and `unique_id`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageProperties {
+    /// `UCPTtimeStamp`: when the message was sent, ISO 8601 local time with offset.
+    pub time_stamp: Option<String>,
+    /// `UCPTuniqueId`: the sender's 12-hex-digit Neuron-ID-like identifier.
+    pub unique_id: Option<String>,
+    /// `UCPTipAddress`: the IP of the interface used.
+    pub ip_address: Option<String>,
+    /// `UCPTport`: the sender's HTTP port.
+    pub port: Option<u16>,
+    /// `UCPTlastUpdate`: last configuration change (UTC `...Z` in the examples).
+    pub last_update: Option<String>,
+    /// `UCPTprocessingTime`: milliseconds between request and response.
+    pub processing_time: Option<u64>,
+    /// Our `<seq xmlns="urn:webbinder:replication:1" epoch first last/>` block.
+    pub seq: Option<Seq>,
+}
+
+/// The replication sequence block of SPEC §5: the items of a Write are the sender's queued
+/// writes for this host numbered `first..=last` in order (gaps only where `latest` delivery
+/// coalesced values); `epoch` changes only when the sender's store is recreated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Seq {
+    /// The sender's store epoch.
+    pub epoch: u64,
+    /// Sequence number of the first item.
+    pub first: u64,
+    /// Sequence number of the last item (`>= first`).
+    pub last: u64,
+}
+
+impl Seq {
+    /// `<seq xmlns="urn:webbinder:replication:1" epoch=".." first=".." last=".."/>`.
+    pub(crate) fn to_element(self) -> Element {
+        Element::new(ns::REPLICATION, "seq")
+            .attr("epoch", self.epoch.to_string())
+            .attr("first", self.first.to_string())
+            .attr("last", self.last.to_string())
+    }
+
+    fn from_element(el: &Element) -> Result<Seq, SoapError> {
+        let num = |name: &str| -> Result<u64, SoapError> {
+            let v = el.get_attr(name).ok_or_else(|| SoapError::BadHeader {
+                detail: format!("seq has no {name} attribute"),
+            })?;
+            v.trim().parse::<u64>().map_err(|_| SoapError::BadHeader {
+                detail: format!("seq {name} {} is not an unsigned integer", quote(v)),
+            })
+        };
+        let seq = Seq {
+            epoch: num("epoch")?,
+            first: num("first")?,
+            last: num("last")?,
+        };
+        if seq.first > seq.last {
+            return Err(SoapError::BadHeader {
+                detail: format!("seq first {} is after last {}", seq.first, seq.last),
+            });
+        }
+        Ok(seq)
+    }
+}
+
+impl MessageProperties {
+    /// The `p:messageProperties` element, fields in the order of PR p.31. The `seq` block is
+    /// not part of it: it is a sibling header block (see [`build_envelope`]).
+    pub(crate) fn to_element(&self) -> Element {
+        let p = ns::MESSAGE_PROPERTIES_PREFIX;
+        let mut el = Element::new(ns::ILON, "messageProperties").with_prefix(p);
+        let fields: [(&str, Option<String>); 6] = [
+            ("UCPTtimeStamp", self.time_stamp.clone()),
+            ("UCPTuniqueId", self.unique_id.clone()),
+            ("UCPTipAddress", self.ip_address.clone()),
+            ("UCPTport", self.port.map(|v| v.to_string())),
+            ("UCPTlastUpdate", self.last_update.clone()),
+            (
+                "UCPTprocessingTime",
+                self.processing_time.map(|v| v.to_string()),
+            ),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value {
+                el = el.text_child(name, v);
+            }
+        }
+        el
+    }
+
+    /// Reads the `Header` element (any prefixes). The `seq` block is accepted as a header
+    /// block of its own (where we send it) or inside `messageProperties`.
+    fn from_header(header: &Element) -> Result<MessageProperties, SoapError> {
+        let mut props = MessageProperties::default();
+        let mut seq_el = header.get_child(ns::REPLICATION, "seq");
+        if let Some(mp) = child_local(header, "messageProperties") {
+            for c in mp.children() {
+                let text = || text_of(c);
+                match c.name() {
+                    "UCPTtimeStamp" => props.time_stamp = Some(text()),
+                    "UCPTuniqueId" => props.unique_id = Some(text()),
+                    "UCPTipAddress" => props.ip_address = Some(text()),
+                    "UCPTlastUpdate" => props.last_update = Some(text()),
+                    "UCPTport" => props.port = Some(parse_header_num(c.name(), &text())?),
+                    "UCPTprocessingTime" => {
+                        props.processing_time = Some(parse_header_num(c.name(), &text())?)
+                    }
+                    "seq" if c.ns() == ns::REPLICATION => seq_el = seq_el.or(Some(c)),
+                    _ => {}
+                }
+            }
+        }
+        props.seq = seq_el.map(Seq::from_element).transpose()?;
+        Ok(props)
+    }
+}
+
+fn parse_header_num<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, SoapError> {
+    text.parse::<T>().map_err(|_| SoapError::BadHeader {
+        detail: format!("{name} {} is not a number in range", quote(text)),
+    })
+}
+
+/// `{namespace}name` of an element, for error messages.
+pub(crate) fn qualified_name(el: &Element) -> String {
+    if el.ns().is_empty() {
+        el.name().to_owned()
+    } else {
+        format!("{{{}}}{}", el.ns(), el.name())
+    }
+}
+
+/// Checks that `env` is a SOAP 1.1 `Envelope` (any prefix) and returns its header
+/// properties and the first element of its `Body` (the operation, or a `Fault`).
+pub fn open_envelope(env: &Element) -> Result<(MessageProperties, &Element), SoapError> {
+    if !env.is(ns::SOAP_ENV, "Envelope") {
+        return Err(SoapError::NotAnEnvelope {
+            found: qualified_name(env),
+        });
+    }
+    let props = match env.get_child(ns::SOAP_ENV, "Header") {
+        Some(h) => MessageProperties::from_header(h)?,
+        None => MessageProperties::default(),
+    };
+    let body = env
+        .get_child(ns::SOAP_ENV, "Body")
+        .ok_or(SoapError::NoBody)?;
+    let op = body.children().next().ok_or(SoapError::EmptyBody)?;
+    Ok((props, op))
+}
+
+/// The bare `SOAP-ENV:Envelope` with `encodingStyle` and the `xsi`/`xsd` declarations of
+/// PR p.19.
+fn envelope_shell() -> Element {
+    Element::new(ns::SOAP_ENV, "Envelope")
+        .with_prefix(ns::SOAP_ENV_PREFIX)
+        .declare("xsi", ns::XSI)
+        .declare("xsd", ns::XSD)
+        .attr_ns(ns::SOAP_ENV, "encodingStyle", ns::SOAP_ENCODING)
+}
+
+fn soap(name: &str) -> Element {
+    Element::new(ns::SOAP_ENV, name).with_prefix(ns::SOAP_ENV_PREFIX)
+}
+
+/// A complete envelope: `Header` with `messageProperties` (always present, as in the seed's
+/// requests and every SmartServer response) and, when set, our `seq` block after it; then
+/// `Body` holding `body`.
+pub fn build_envelope(props: &MessageProperties, body: Element) -> Element {
+    let mut header = soap("Header").child(props.to_element());
+    if let Some(seq) = props.seq {
+        header = header.child(seq.to_element());
+    }
+    envelope_shell()
+        .child(header)
+        .child(soap("Body").child(body))
+}
+
+/// The SOAP 1.1 `faultcode` values we send (SOAP 1.1 §4.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultSide {
+    /// `Client`: the message was wrong; resending it unchanged will fail again.
+    Client,
+    /// `Server`: we could not process a correct message (e.g. the store failed).
+    Server,
+}
+
+/// A SOAP-layer `Fault` (SOAP 1.1 §4.4), sent for an envelope that cannot be processed and
+/// read back from peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoapFault {
+    /// `faultcode` text as sent (`SOAP-ENV:Client`; the i.LON manual shows a bare number).
+    pub code: String,
+    /// `faultstring`: what was wrong.
+    pub string: String,
+    /// `detail` text, if any.
+    pub detail: Option<String>,
+}
+
+impl SoapFault {
+    /// A fault of the given side, `faultcode` qualified with our `SOAP-ENV` prefix.
+    pub fn new(side: FaultSide, string: impl Into<String>, detail: Option<String>) -> SoapFault {
+        let side = match side {
+            FaultSide::Client => "Client",
+            FaultSide::Server => "Server",
+        };
+        SoapFault {
+            code: format!("{}:{side}", ns::SOAP_ENV_PREFIX),
+            string: string.into(),
+            detail,
+        }
+    }
+
+    /// A `SOAP-ENV:Client` fault.
+    pub fn client(string: impl Into<String>, detail: Option<String>) -> SoapFault {
+        SoapFault::new(FaultSide::Client, string, detail)
+    }
+
+    /// A `SOAP-ENV:Server` fault.
+    pub fn server(string: impl Into<String>, detail: Option<String>) -> SoapFault {
+        SoapFault::new(FaultSide::Server, string, detail)
+    }
+
+    /// The whole fault envelope. `faultcode`, `faultstring` and `detail` are unqualified, as
+    /// SOAP 1.1 §4.4 requires; the `SOAP-ENV` prefix of the code is bound by the envelope.
+    pub fn to_envelope(&self) -> Element {
+        let mut fault = soap("Fault")
+            .child(Element::new("", "faultcode").text(self.code.clone()))
+            .child(Element::new("", "faultstring").text(self.string.clone()));
+        if let Some(d) = &self.detail {
+            fault = fault.child(Element::new("", "detail").text(d.clone()));
+        }
+        envelope_shell().child(soap("Body").child(fault))
+    }
+
+    /// Reads a `Fault` element; its children are accepted qualified or not (the i.LON
+    /// manual qualifies them, PR p.22).
+    pub(crate) fn from_element(el: &Element) -> SoapFault {
+        SoapFault {
+            code: child_local(el, "faultcode")
+                .map(text_of)
+                .unwrap_or_default(),
+            string: child_local(el, "faultstring")
+                .map(text_of)
+                .unwrap_or_default(),
+            detail: child_local(el, "detail").map(text_of),
+        }
+    }
+}
