@@ -530,32 +530,21 @@ impl Scope {
     }
 }
 
-/// Escapes for text and attribute values, replacing characters XML 1.0 cannot carry.
-fn escape_into(out: &mut String, s: &str) {
+/// Escapes text (`attr == false`) or an attribute value (`attr == true`),
+/// replacing characters XML 1.0 cannot carry. In attribute values, quotes and
+/// whitespace controls are escaped too, so they survive value normalisation.
+fn escape_into(out: &mut String, s: &str, attr: bool) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
+            '"' if attr => out.push_str("&quot;"),
+            '\'' if attr => out.push_str("&apos;"),
+            '\t' | '\n' if !attr => out.push(c),
             '\t' | '\n' | '\r' => {
                 let _ = write!(out, "&#{};", c as u32);
             }
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-}
-
-fn escape_text_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\t' | '\n' => out.push(c),
-            '\r' => out.push_str("&#13;"),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
@@ -625,7 +614,7 @@ fn write_element(el: &Element, out: &mut String, parent: &mut Scope, fragments: 
         }
         attr_text.push_str(&a.name);
         attr_text.push_str("=\"");
-        escape_into(&mut attr_text, &a.value);
+        escape_into(&mut attr_text, &a.value, true);
         attr_text.push('"');
     }
     for (p, u) in &decls {
@@ -637,7 +626,7 @@ fn write_element(el: &Element, out: &mut String, parent: &mut Scope, fragments: 
             None => out.push_str(" xmlns"),
         }
         out.push_str("=\"");
-        escape_into(out, u);
+        escape_into(out, u, true);
         out.push('"');
     }
     out.push_str(&attr_text);
@@ -649,7 +638,7 @@ fn write_element(el: &Element, out: &mut String, parent: &mut Scope, fragments: 
     for n in &el.children {
         match n {
             Node::Element(c) => write_element(c, out, &mut scope, &[]),
-            Node::Text(t) => escape_text_into(out, t),
+            Node::Text(t) => escape_into(out, t, false),
         }
     }
     for f in fragments {
