@@ -4,5 +4,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod agent;
+pub mod config;
+pub mod datapoints;
 pub mod soap;
 pub mod xmpp;

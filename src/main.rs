@@ -54,18 +54,43 @@ fn init_logging(format: &str) {
     }
 }
 
+/// `webbinder check`: validates without connecting or touching the store.
+fn check(path: &std::path::Path) -> ExitCode {
+    match webbinder::config::load(path) {
+        Ok(cfg) => {
+            for w in cfg.warnings() {
+                eprintln!("{w}");
+            }
+            println!(
+                "{}: ok: {} via {}, {} datapoint(s), state {}, bindings {}",
+                cfg.path.display(),
+                cfg.xmpp.jid(),
+                cfg.xmpp.bosh_url(),
+                cfg.datapoints.len(),
+                cfg.agent.state_dir.display(),
+                cfg.agent.bindings_dir.display(),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(&args.log_format);
     let name = match args.command {
+        Command::Check => return check(&args.config),
         Command::Run => "run",
-        Command::Check => "check",
         Command::State { .. } => "state",
         Command::Dp => "dp",
         Command::Send => "send",
     };
     eprintln!(
-        "webbinder: `{name}` is not implemented yet in this version (config {}); only the XMPP/BOSH transport library is",
+        "webbinder: `{name}` is not implemented yet in this version (config {})",
         args.config.display()
     );
     ExitCode::from(1)

@@ -1,5 +1,6 @@
 //! Integration tests against real ejabberd and Prosody servers, started by
 //! the project's scripts (one binary: `cargo test --test it`).
 
+mod cli;
 mod support;
 mod transport;

@@ -1,0 +1,3 @@
+//! The emulated LON datapoint table and its value types.
+
+pub mod snvt;
