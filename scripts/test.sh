@@ -5,13 +5,13 @@
 #   1. scripts/install-servers.sh: makes sure ejabberd, prosody and lua-unbound
 #      are installed (apt-get, non-interactive; a quick no-op when they are).
 #      Needs root (or password-less sudo) only when something is missing.
-#   2. cargo test --locked --all-targets -- --test-threads=${TEST_THREADS:-4} [ARGS...]
+#   2. cargo test --locked --all-targets -- --test-threads=${TEST_THREADS:-3} [ARGS...]
 #      from the repository root; exits with cargo's status.
 # Extra arguments are passed to the test binaries after --test-threads
 # (e.g. a test name filter).  Works without a terminal / stdin (CI=true).
 #
 # Environment (optional):
-#   TEST_THREADS   value for --test-threads (default 4)
+#   TEST_THREADS   value for --test-threads (default 3)
 #   SKIP_SERVER_INSTALL=1   do not run install-servers.sh
 set -euo pipefail
 
@@ -26,7 +26,7 @@ cd "$ROOT"
 exec </dev/null
 export DEBIAN_FRONTEND=noninteractive
 
-THREADS=${TEST_THREADS:-4}
+THREADS=${TEST_THREADS:-3}
 case $THREADS in ''|*[!0-9]*|0*) die "TEST_THREADS must be a positive integer, got '$THREADS'";; esac
 
 if [ "${SKIP_SERVER_INSTALL:-0}" != 1 ]; then

@@ -45,10 +45,10 @@ pub struct BoshConfig {
     /// How long an empty poll is deferred after a response, so that a stanza
     /// the application sends in reaction rides in that request instead.
     pub poll_delay: Duration,
-    /// Minimum age of an in-flight *empty* poll before another request may
-    /// follow it. Why: the E10 race only loses a request when the overtaken
-    /// one is an empty poll that ejabberd then holds; giving the poll time
-    /// to arrive first closes the window even on a loaded machine.
+    /// Minimum age of every in-flight request before another may follow.
+    /// Why: ejabberd 23.01 loses a request that overtakes an earlier one it
+    /// then holds (E10); giving the earlier one time to arrive first closes
+    /// the window even on a loaded machine.
     pub poll_gap: Duration,
     /// An older request still unanswered this long after a newer one was
     /// sent means the connection manager lost track (with hold=1 it must
@@ -72,7 +72,7 @@ impl BoshConfig {
             http_margin: Duration::from_secs(10),
             send_gap: Duration::from_millis(1),
             poll_delay: Duration::from_millis(2),
-            poll_gap: Duration::from_millis(10),
+            poll_gap: Duration::from_millis(25),
             stall_timeout: Duration::from_secs(5),
             max_body_bytes: 256 * 1024,
             limits: Limits::default(),
@@ -456,12 +456,13 @@ impl BoshSession {
         }
     }
 
-    /// The instant the youngest in-flight empty poll is `poll_gap` old:
-    /// no new request may follow it before.
+    /// The instant the youngest in-flight request is `poll_gap` old: no new
+    /// request may follow it before (ejabberd parks and loses a request that
+    /// overtakes an earlier one that it then holds, whether empty or not).
     fn poll_gap_end(&self) -> Option<Instant> {
         self.outstanding
             .values()
-            .filter(|o| o.empty)
+            .filter(|o| !o.terminate)
             .filter_map(|o| match o.state {
                 ReqState::InFlight { sent_at, .. } => Some(sent_at + self.cfg.poll_gap),
                 _ => None,

@@ -431,6 +431,9 @@ impl Driver {
         let mut own_jid: Option<Jid> = None;
         loop {
             let now = Instant::now().into_std();
+            // Deadlines that passed (e.g. a stall) act before anything is sent,
+            // so the shortcut below can never spin on an expired deadline.
+            m.handle_timeout(now);
             while let Some(req) = m.poll_request(now) {
                 self.shared
                     .stats

@@ -48,7 +48,7 @@ impl Harness {
         assert_eq!(r.len(), 1);
         h.respond(1000, &ejabberd_created());
         h.events();
-        h.advance(Duration::from_millis(15));
+        h.advance(Duration::from_millis(30));
         let r = h.pump();
         assert_eq!(rids(&r), vec![1001]);
         h
@@ -171,7 +171,7 @@ fn idle_session_holds_exactly_one_empty_request() {
     assert_eq!(h.m.in_flight(), 1);
     // The held poll returns empty at `wait`: a new one replaces it.
     h.respond(1001, &empty());
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     let r = h.pump();
     assert_eq!(rids(&r), vec![1002]);
     assert_eq!(body_of(&r[0]).children().count(), 0);
@@ -181,7 +181,7 @@ fn idle_session_holds_exactly_one_empty_request() {
 #[test]
 fn stanza_goes_out_at_once_in_the_free_slot_while_a_poll_is_held() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.send(&msg(1));
     let r = h.pump();
     assert_eq!(rids(&r), vec![1002]);
@@ -193,10 +193,10 @@ fn stanza_goes_out_at_once_in_the_free_slot_while_a_poll_is_held() {
 #[test]
 fn stanzas_wait_while_requests_are_in_flight_then_leave_in_one_batch() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.send(&msg(1));
     assert_eq!(rids(&h.pump()), vec![1002]);
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     for n in 2..=4 {
         h.m.send(&msg(n));
     }
@@ -219,23 +219,23 @@ fn request_after_a_young_empty_poll_waits_for_the_poll_gap() {
     // later rid, so a stanza waits until the poll is `poll_gap` old.
     h.m.send(&msg(1));
     assert!(h.pump().is_empty());
-    assert_eq!(h.m.poll_timeout(), Some(h.now + Duration::from_millis(10)));
+    assert_eq!(h.m.poll_timeout(), Some(h.now + Duration::from_millis(25)));
     h.advance_to_timeout();
     assert_eq!(rids(&h.pump()), vec![1002]);
 }
 
 #[test]
-fn consecutive_requests_are_spaced_by_the_send_gap() {
+fn request_after_a_young_payload_request_waits_for_the_poll_gap() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.send(&msg(1));
     assert_eq!(rids(&h.pump()), vec![1002]);
-    // 1002 carries a payload; the held poll answers, and a new stanza may
-    // follow 1002 only after the send gap.
+    // 1002 carries a payload and may be held: a new request must not
+    // overtake it on the way to the server (E10), whatever its content.
     h.respond(1001, &empty());
     h.m.send(&msg(2));
     assert!(h.pump().is_empty());
-    assert_eq!(h.m.poll_timeout(), Some(h.now + Duration::from_millis(1)));
+    assert_eq!(h.m.poll_timeout(), Some(h.now + Duration::from_millis(25)));
     h.advance_to_timeout();
     assert_eq!(rids(&h.pump()), vec![1003]);
 }
@@ -243,7 +243,7 @@ fn consecutive_requests_are_spaced_by_the_send_gap() {
 #[test]
 fn older_request_never_answered_after_a_newer_one_means_a_stalled_session() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.send(&msg(1));
     assert_eq!(rids(&h.pump()), vec![1002]);
     // ejabberd 23.01 E10: 1002 parked, 1001 held; nothing ever comes back.
@@ -263,7 +263,7 @@ fn older_request_never_answered_after_a_newer_one_means_a_stalled_session() {
 #[test]
 fn newer_request_held_long_after_the_older_was_answered_is_normal() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.send(&msg(1));
     h.pump();
     h.respond(1001, &empty());
@@ -275,7 +275,7 @@ fn newer_request_held_long_after_the_older_was_answered_is_normal() {
 #[test]
 fn empty_poll_is_deferred_so_a_reply_can_ride_in_it() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.respond(
         1001,
         &with_payload("<iq xmlns='jabber:client' type='get' id='q'/>"),
@@ -293,7 +293,7 @@ fn empty_poll_is_deferred_so_a_reply_can_ride_in_it() {
 #[test]
 fn payloads_are_delivered_in_rid_order_whatever_the_response_order() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.send(&msg(1));
     assert_eq!(rids(&h.pump()), vec![1002]);
     h.respond(
@@ -311,7 +311,7 @@ fn payloads_are_delivered_in_rid_order_whatever_the_response_order() {
 #[test]
 fn transport_failure_retransmits_identical_bytes_with_the_same_rid() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.send(&msg(1));
     let first = h.pump();
     h.fail(1002, HttpFailure::Transport("connection reset".into()));
@@ -337,30 +337,30 @@ fn transport_failure_retransmits_identical_bytes_with_the_same_rid() {
 #[test]
 fn failed_request_still_counts_against_the_request_limit() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.send(&msg(1));
     h.pump();
     h.fail(1002, HttpFailure::Timeout);
     h.m.send(&msg(2));
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     let r = h.pump();
     assert_eq!(rids(&r), vec![1002], "only the retransmission may go");
     assert_eq!(r[0].attempt, 1);
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     assert!(h.pump().is_empty());
 }
 
 #[test]
 fn recoverable_error_resends_the_failed_and_all_earlier_unanswered_requests() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.send(&msg(1));
     let sent = h.pump();
     h.respond(1002, &format!("<body {HB} type='error'/>"));
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     let again = h.pump();
     assert_eq!(rids(&again), vec![1001]);
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     let again2 = h.pump();
     assert_eq!(rids(&again2), vec![1002]);
     assert_eq!(again2[0].body, sent[0].body);
@@ -468,7 +468,7 @@ fn creation_response_without_sid_is_a_protocol_error() {
 #[test]
 fn restart_is_an_empty_body_with_restart_attribute_and_stanzas_wait() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.restart();
     h.m.send(&msg(1));
     let r = h.pump();
@@ -484,12 +484,12 @@ fn restart_is_an_empty_body_with_restart_attribute_and_stanzas_wait() {
 #[test]
 fn close_sends_terminate_with_queued_stanzas_beyond_the_request_limit() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.send(&msg(1));
     h.pump(); // 1001 held + 1002: two in flight
     h.m.send(&msg(2));
     h.m.close();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     let r = h.pump();
     assert_eq!(rids(&r), vec![1003]);
     let b = body_of(&r[0]);
@@ -512,7 +512,7 @@ fn close_sends_terminate_with_queued_stanzas_beyond_the_request_limit() {
 fn close_completes_when_the_terminate_is_answered() {
     let mut h = Harness::open();
     h.m.close();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     let r = h.pump();
     assert_eq!(body_of(&r[0]).get_attr("type"), Some("terminate"));
     h.respond(1002, &format!("<body {HB} type='terminate'/>"));
@@ -529,7 +529,7 @@ fn request_timeout_is_the_servers_wait_plus_margin() {
         1000,
         &format!("<body {HB} sid='s' wait='20' requests='2' hold='1'/>"),
     );
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     let r = h.pump();
     assert_eq!(r[0].timeout, Duration::from_secs(30));
 }
@@ -537,7 +537,7 @@ fn request_timeout_is_the_servers_wait_plus_margin() {
 #[test]
 fn older_request_whose_response_was_lost_is_retransmitted_after_grace() {
     let mut h = Harness::open();
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.m.send(&msg(1));
     h.pump();
     h.respond(
@@ -563,7 +563,7 @@ fn large_batches_are_split_at_the_body_limit() {
     };
     h.pump();
     h.respond(1, &format!("<body {HB} sid='s' requests='2'/>"));
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     h.pump(); // held poll
     for n in 0..6 {
         h.m.send(
@@ -572,7 +572,7 @@ fn large_batches_are_split_at_the_body_limit() {
                 .text("x".repeat(50)),
         );
     }
-    h.advance(Duration::from_millis(15));
+    h.advance(Duration::from_millis(30));
     let r = h.pump();
     assert_eq!(body_of(&r[0]).children().count(), 2);
     assert_eq!(h.m.queued(), 4);
