@@ -201,8 +201,6 @@ enum ReqState {
 #[derive(Debug)]
 struct Outstanding {
     body: Arc<str>,
-    /// An empty poll (no payload, not a restart or terminate).
-    empty: bool,
     first_sent: Instant,
     attempts: u32,
     state: ReqState,
@@ -341,7 +339,7 @@ impl BoshSession {
         batch
     }
 
-    fn emit(&mut self, now: Instant, body: String, terminate: bool, empty: bool) -> HttpRequest {
+    fn emit(&mut self, now: Instant, body: String, terminate: bool) -> HttpRequest {
         let rid = self.next_rid;
         self.next_rid += 1;
         let body: Arc<str> = Arc::from(body);
@@ -349,7 +347,6 @@ impl BoshSession {
             rid,
             Outstanding {
                 body: body.clone(),
-                empty,
                 first_sent: now,
                 attempts: 0,
                 state: ReqState::InFlight {
@@ -411,7 +408,7 @@ impl BoshSession {
                 }
                 self.creation_sent = true;
                 let body = self.creation_body();
-                Some(self.emit(now, body, false, false))
+                Some(self.emit(now, body, false))
             }
             BoshState::Closing => {
                 if self.terminate_sent {
@@ -422,7 +419,7 @@ impl BoshSession {
                 let b = self.base_body(self.next_rid).attr("type", "terminate");
                 let frags: Vec<&str> = batch.iter().map(String::as_str).collect();
                 let body = b.to_xml_wrapping(&frags);
-                Some(self.emit(now, body, true, false))
+                Some(self.emit(now, body, true))
             }
             BoshState::Open => {
                 let in_flight = self.in_flight();
@@ -438,17 +435,17 @@ impl BoshSession {
                         .attr("to", self.cfg.domain.clone())
                         .attr_ns(NS_XML, "lang", self.cfg.lang.clone())
                         .attr_ns(ns::XBOSH, "restart", "true");
-                    return Some(self.emit(now, b.to_xml(), false, false));
+                    return Some(self.emit(now, b.to_xml(), false));
                 }
                 if !self.pending.is_empty() {
                     let batch = self.take_batch();
                     let frags: Vec<&str> = batch.iter().map(String::as_str).collect();
                     let body = self.base_body(self.next_rid).to_xml_wrapping(&frags);
-                    return Some(self.emit(now, body, false, false));
+                    return Some(self.emit(now, body, false));
                 }
                 if in_flight == 0 && self.poll_due(now) {
                     let body = self.base_body(self.next_rid).to_xml();
-                    return Some(self.emit(now, body, false, true));
+                    return Some(self.emit(now, body, false));
                 }
                 None
             }
