@@ -7,6 +7,22 @@ use tokio::sync::broadcast::error::TryRecvError;
 
 use super::*;
 
+/// Opens the store, polling with a deadline: a just-dropped `Db` may hold
+/// sled's file lock for a moment while its flusher thread exits.
+fn open_db(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("cannot open sled at {}: {e}", path.display()),
+        }
+    }
+}
+
 const SWITCH_IN: &str = "Net/LON/iLON App/Digital Output 1/nviClaValue_1";
 const SWITCH_OUT: &str = "Net/LON/iLON App/Digital Input 1/nvoClsValue_1";
 const TEMP: &str = "Net/LON/iLON App/VirtFb/nvoTemp";
@@ -58,7 +74,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_db(dir.path());
     let table = Table::open(&db, configs(), t0()).unwrap();
     Fixture {
         _dir: dir,
@@ -369,7 +385,7 @@ fn reset_priority_with_a_lower_priority_fails_with_fault_12() {
 fn written_values_persist_across_reopen_and_win_over_the_initial_value() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_db(dir.path());
         let table = Table::open(&db, configs(), t0()).unwrap();
         table
             .write_at(admin(SWITCH_IN, "100.0 1").with_priority(7), later(1))
@@ -380,7 +396,7 @@ fn written_values_persist_across_reopen_and_win_over_the_initial_value() {
         table.write_at(admin(TEMP, "22.25"), later(3)).unwrap();
         table.flush().unwrap();
     }
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_db(dir.path());
     let table = Table::open(&db, configs(), later(100)).unwrap();
     let dp = table.read(SWITCH_IN).unwrap();
     assert_eq!(dp.value, switch(50.0, 1));
@@ -409,7 +425,7 @@ fn persisted_value_of_a_point_no_longer_configured_is_ignored_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let gone = "Net/LON/iLON App/VirtFb/nvoGone";
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_db(dir.path());
         let mut cfg = configs();
         cfg.push(DatapointConfig {
             name: gone.to_owned(),
@@ -421,7 +437,7 @@ fn persisted_value_of_a_point_no_longer_configured_is_ignored_and_kept() {
         table.write_at(admin(gone, "100.0 1"), later(1)).unwrap();
         table.flush().unwrap();
     }
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_db(dir.path());
     let table = Table::open(&db, configs(), later(5)).unwrap();
     assert_eq!(table.read(gone), None);
     assert!(!table.names().contains(&gone.to_owned()));
@@ -435,7 +451,7 @@ fn persisted_value_of_a_point_no_longer_configured_is_ignored_and_kept() {
 #[test]
 fn persisted_value_of_another_type_or_undecodable_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_db(dir.path());
     let tree = db.open_tree(TREE_NAME).unwrap();
     tree.insert(TEMP.as_bytes(), &b"1\tSNVT_temp\t255\t0\t21.0"[..])
         .unwrap();
@@ -456,7 +472,7 @@ fn persisted_value_of_another_type_or_undecodable_is_ignored() {
 #[test]
 fn open_rejects_duplicate_names_bad_initial_values_and_a_mistyped_clock() {
     let dir = tempfile::tempdir().unwrap();
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_db(dir.path());
     let mut dup = configs();
     dup.push(configs().remove(0));
     let e = Table::open(&db, dup, t0()).unwrap_err();
