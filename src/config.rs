@@ -24,6 +24,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::datapoints::snvt::DpType;
+use crate::datapoints::{DatapointConfig, Direction};
 use crate::xmpp::jid::{Jid, JidError, normalize_user};
 
 /// Default `xmpp.port`: the plain-HTTP BOSH port of both ejabberd and Prosody.
@@ -68,7 +69,7 @@ pub struct Config {
     pub agent: AgentConfig,
     /// The emulated datapoint table (`[[datapoint]]`), in file order. The built-in real time
     /// clock is not listed here.
-    pub datapoints: Vec<DatapointSpec>,
+    pub datapoints: Vec<DatapointConfig>,
     warnings: Vec<ConfigWarning>,
 }
 
@@ -150,60 +151,6 @@ pub struct AgentConfig {
     /// How long to wait for the answer to an outgoing SOAP request when a host sets no
     /// `connection_timeout` (default 120 s).
     pub iq_timeout: Duration,
-}
-
-/// One `[[datapoint]]` of the emulated LON datapoint table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DatapointSpec {
-    /// The full datapoint name, e.g. `Net/LON/iLON App/Digital Output 1/nviClaValue_1`.
-    pub name: String,
-    /// The value type (`type` in the file); unknown names are kept as raw hex types.
-    pub dp_type: DpType,
-    /// Informational direction (SPEC §5: writes are accepted whatever it is).
-    pub direction: Direction,
-    /// The initial value in the type's canonical text form (`DpType::format` of the parsed
-    /// `value`). When `value` is absent: `0.0 0` for `SNVT_switch` (the `OFF` preset), zero for
-    /// the numeric types (`0.00`, `0.0`, `0.000`), `0000-00-00T00:00:00` (every field "not
-    /// specified") for `SNVT_time_stamp` and `HVAC_AUTO` (code 0) for `SNVT_hvac_mode`. A raw type
-    /// has no default because its size is unknown: it needs a `value`.
-    pub initial: String,
-}
-
-/// A datapoint's direction as the SmartServer's Data Server shows it (`in | out | in_out`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// `in`: an input network variable (nvi).
-    In,
-    /// `out`: an output network variable (nvo).
-    Out,
-    /// `in_out`: both; the default.
-    InOut,
-}
-
-impl Direction {
-    /// The spelling used in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-            Direction::InOut => "in_out",
-        }
-    }
-
-    fn from_config(s: &str) -> Option<Direction> {
-        match s {
-            "in" => Some(Direction::In),
-            "out" => Some(Direction::Out),
-            "in_out" => Some(Direction::InOut),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Where the account password is read from (SPEC §3: exactly one source).
@@ -1021,7 +968,7 @@ impl Validator<'_> {
         }
     }
 
-    fn datapoints(&mut self, raw: Vec<Spanned<RawDatapoint>>) -> Vec<DatapointSpec> {
+    fn datapoints(&mut self, raw: Vec<Spanned<RawDatapoint>>) -> Vec<DatapointConfig> {
         let mut out = Vec::with_capacity(raw.len());
         let mut seen: HashMap<String, Position> = HashMap::new();
         for dp in raw {
@@ -1042,7 +989,7 @@ impl Validator<'_> {
                 });
             let direction = match &dp.direction {
                 None => Some(Direction::InOut),
-                Some(d) => Direction::from_config(d.get_ref()).or_else(|| {
+                Some(d) => d.get_ref().parse::<Direction>().ok().or_else(|| {
                     self.error(
                         &d.span(),
                         format!(
@@ -1059,7 +1006,7 @@ impl Validator<'_> {
             if let (Some(name), Some((dp_type, _)), Some(direction), Some(initial)) =
                 (name, dp_type, direction, initial)
             {
-                out.push(DatapointSpec {
+                out.push(DatapointConfig {
                     name,
                     dp_type,
                     direction,
@@ -1109,7 +1056,7 @@ impl Validator<'_> {
     }
 
     /// The canonical initial value: the parsed `value`, or the type's default (see
-    /// [`DatapointSpec::initial`]).
+    /// [`DatapointConfig::initial`]).
     fn initial(
         &mut self,
         ty: &DpType,
@@ -1225,7 +1172,7 @@ direction = "in"            # in | out | in_out (default in_out)
                 allow: vec!["pidgin@localhost".parse().unwrap()],
                 iq_timeout: Duration::from_secs(120),
             },
-            datapoints: vec![DatapointSpec {
+            datapoints: vec![DatapointConfig {
                 name: "Net/LON/iLON App/Digital Output 1/nviClaValue_1".to_owned(),
                 dp_type: DpType::Switch,
                 direction: Direction::In,
@@ -1435,13 +1382,13 @@ direction = "in"            # in | out | in_out (default in_out)
         assert_eq!(
             dps,
             [
-                DatapointSpec {
+                DatapointConfig {
                     name: "t".to_owned(),
                     dp_type: DpType::TempP,
                     direction: Direction::Out,
                     initial: "21.00".to_owned(),
                 },
-                DatapointSpec {
+                DatapointConfig {
                     name: "r".to_owned(),
                     dp_type: DpType::Raw {
                         name: "SNVT_count".to_owned()

@@ -6,5 +6,6 @@
 pub mod agent;
 pub mod config;
 pub mod datapoints;
+pub mod send;
 pub mod soap;
 pub mod xmpp;

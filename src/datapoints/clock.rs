@@ -31,6 +31,23 @@ pub fn utc_time_stamp(t: SystemTime) -> Result<DpValue, ValueError> {
     DpType::TimeStamp.parse(&text)
 }
 
+/// `t` as an ISO 8601 UTC time stamp with milliseconds, e.g. `2026-11-23T10:04:05.123Z`: the
+/// form of `UCPTlastUpdate` and `UCPTtimeStamp` (the SmartServer's own examples use `...Z`
+/// for UTC).
+pub fn iso8601_utc(t: SystemTime) -> String {
+    let ms = unix_ms(t);
+    let secs = ms.div_euclid(1000);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
 /// Milliseconds since the Unix epoch, negative before it, saturating at the `i64` range.
 pub fn unix_ms(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
@@ -75,6 +92,12 @@ mod tests {
 
     fn text(t: SystemTime) -> String {
         DpType::TimeStamp.format(&utc_time_stamp(t).unwrap())
+    }
+
+    #[test]
+    fn iso8601_has_millis_and_zulu() {
+        let t = at(1_207_313_861) + Duration::from_millis(7);
+        assert_eq!(iso8601_utc(t), "2008-04-04T12:57:41.007Z");
     }
 
     #[test]
