@@ -277,6 +277,13 @@ pub fn parse_operation(el: &Element) -> Result<Op, SoapError> {
         None => None,
     };
     let items: Vec<&Element> = children_local(ilon_item, "Item").collect();
+    if items.len() > MAX_ITEMS && kind != OpKind::Read && kind != OpKind::List {
+        return Err(SoapError::TooManyItems {
+            op: kind,
+            count: items.len(),
+            limit: MAX_ITEMS,
+        });
+    }
     // An xSelect next to explicit items may only name their type (the Dp_Ref Get form,
     // PR p.62); a List may use any supported xSelect on its own.
     let default_type = match &select {

@@ -2,5 +2,6 @@
 //! the project's scripts (one binary: `cargo test --test it`).
 
 mod cli;
+mod smartserver;
 mod support;
 mod transport;

@@ -1,0 +1,286 @@
+//! A `webbinder run` process under test: its own directory (config, password file, bindings,
+//! state), started and stopped like an operator would, its log kept for failure messages.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use webbinder::soap::{ResponseBody, parse_response};
+use webbinder::xmpp::jid::Jid;
+use webbinder::xmpp::session::Client;
+use webbinder::xmpp::stanza::{self, IqType};
+use webbinder::xmpp::xml::{Element, Limits};
+
+use super::{Server, free_port};
+
+pub const SWITCH: &str = "Net/LON/iLON App/Digital Output 1/nviClaValue_1";
+pub const TEMP: &str = "Net/LON/iLON App/VirtFb/temp";
+pub const SOURCE: &str = "Net/LON/iLON App/Digital Input 1/nvoClsValue_1";
+
+/// The datapoints every test site has.
+pub const DATAPOINTS: &str = r#"
+[[datapoint]]
+name = "Net/LON/iLON App/Digital Output 1/nviClaValue_1"
+type = "SNVT_switch"
+value = "0.0 0"
+direction = "in"
+
+[[datapoint]]
+name = "Net/LON/iLON App/Digital Input 1/nvoClsValue_1"
+type = "SNVT_switch"
+value = "0.0 0"
+direction = "out"
+
+[[datapoint]]
+name = "Net/LON/iLON App/VirtFb/temp"
+type = "SNVT_temp"
+value = "21.0"
+"#;
+
+/// One site's agent.
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+    pub jid: Jid,
+    pub admin_port: u16,
+    child: Option<Child>,
+}
+
+impl Agent {
+    /// Writes the site's files: `mac`/`password` as its account on `server`, `allow` as its
+    /// `[agent] allow` list.
+    pub fn new(server: &Server, mac: &str, password: &str, allow: &[&str]) -> Agent {
+        let dir = tempfile::Builder::new()
+            .prefix("wb-agent-")
+            .tempdir()
+            .expect("temp dir");
+        fs::write(dir.path().join("secret"), format!("{password}\n")).expect("secret");
+        fs::create_dir_all(dir.path().join("bindings")).expect("bindings dir");
+        let admin_port = free_port();
+        let allow: Vec<String> = allow
+            .iter()
+            .map(|a| format!("\"{a}@{}\"", server.domain()))
+            .collect();
+        let config = format!(
+            r#"[xmpp]
+server = "127.0.0.1"
+port = {port}
+domain = "{domain}"
+user = "{mac}"
+password_file = "secret"
+wait = "20s"
+
+[agent]
+admin = "127.0.0.1:{admin_port}"
+allow = [{allow}]
+{DATAPOINTS}"#,
+            port = server.http_port,
+            domain = server.domain(),
+            allow = allow.join(", "),
+        );
+        fs::write(dir.path().join("webbinder.toml"), config).expect("config");
+        let jid = format!("{}@{}/ilon", mac.to_lowercase(), server.domain())
+            .parse()
+            .expect("agent jid");
+        Agent {
+            dir,
+            jid,
+            admin_port,
+            child: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("webbinder.toml")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("agent.log")
+    }
+
+    /// The agent's log so far (for assertion messages).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Writes a binding file into the agent's binding directory.
+    pub fn write_binding(&self, name: &str, text: &str) {
+        fs::write(self.dir.path().join("bindings").join(name), text).expect("binding file");
+    }
+
+    /// Runs `webbinder` with this agent's config and `args`, returning (status, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_webbinder"))
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run webbinder");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Starts `webbinder run` (appending to its log).
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "agent already running");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_webbinder"))
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("run")
+            .env("RUST_LOG", "info,webbinder=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn webbinder run");
+        self.child = Some(child);
+    }
+
+    /// Stops with SIGTERM and returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        signal(&child, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("agent did not stop within 20 s of SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills with SIGKILL (a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the process is still alive.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status();
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Parses an XML text (test input).
+pub fn xml(s: &str) -> Element {
+    Element::parse(s, &Limits::default()).expect("test XML")
+}
+
+/// A SOAP envelope around one v4.0 operation.
+pub fn envelope(op: &str, inner: &str) -> Element {
+    xml(&format!(
+        r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><ilon:{op} xmlns:ilon="http://wsdl.echelon.com/web_services_ns/ilon100/v4.0/message/"><iLonItem>{inner}</iLonItem></ilon:{op}></soapenv:Body></soapenv:Envelope>"#
+    ))
+}
+
+pub fn read_env(name: &str) -> Element {
+    envelope(
+        "Read",
+        &format!(r#"<Item xsi:type="Dp_Data"><UCPTname>{name}</UCPTname></Item>"#),
+    )
+}
+
+pub fn write_env(name: &str, value: &str, lon_format: &str, priority: Option<u8>) -> Element {
+    let p = priority
+        .map(|p| format!("<UCPTpriority>{p}</UCPTpriority>"))
+        .unwrap_or_default();
+    envelope(
+        "Write",
+        &format!(
+            r#"<Item xsi:type="Dp_Data"><UCPTname>{name}</UCPTname><UCPTvalue LonFormat="{lon_format}">{value}</UCPTvalue>{p}</Item>"#
+        ),
+    )
+}
+
+/// Sends `env` to `to` and returns the answer's envelope.
+pub async fn soap(client: &Client, to: &Jid, env: Element) -> Result<Element, String> {
+    let answer = client
+        .iq_within(IqType::Set, Some(to), env, Duration::from_secs(20))
+        .await
+        .map_err(|e| e.to_string())?;
+    stanza::payload(&answer)
+        .cloned()
+        .ok_or_else(|| "answer without payload".to_owned())
+}
+
+/// The formatted `<UCPTvalue>` of the first item of a Read/Write answer, or the fault code.
+pub fn value_in(answer: &Element) -> Result<String, u32> {
+    let resp = parse_response(answer).expect("a readable response");
+    let ResponseBody::Items(items) = resp.body else {
+        panic!("not an items answer: {}", answer.to_xml());
+    };
+    let item = &items.items[0];
+    if let Some(f) = &item.fault {
+        return Err(f.code.code());
+    }
+    Ok(item
+        .item
+        .children()
+        .find(|c| c.name() == "UCPTvalue" && c.get_attr("LonFormat") != Some("UCPTvalueDef"))
+        .map(Element::text_content)
+        .expect("a UCPTvalue"))
+}
+
+/// Polls `f` until it returns `Some` or `within` passes.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the agent answers a Read of `name` (it is logged in and serving) and returns
+/// the value.
+pub async fn wait_serving(client: &Client, agent: &Agent, name: &str) -> String {
+    let answer = eventually(
+        Duration::from_secs(30),
+        "the agent to serve SOAP",
+        || async { soap(client, &agent.jid, read_env(name)).await.ok() },
+    )
+    .await;
+    value_in(&answer).unwrap_or_else(|code| panic!("read of {name} faulted: {code}"))
+}
