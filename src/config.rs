@@ -201,7 +201,7 @@ pub struct Position {
 
 impl Position {
     /// The position of byte `offset` in `src` (clamped to the end of `src`).
-    fn of(src: &str, offset: usize) -> Position {
+    pub(crate) fn of(src: &str, offset: usize) -> Position {
         let mut pos = Position { line: 1, col: 1 };
         for (i, c) in src.char_indices() {
             if i >= offset {
@@ -248,7 +248,7 @@ impl fmt::Display for ConfigError {
 /// Every problem found in a config file, in file order; `Display` prints one per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigErrors {
-    errors: Vec<ConfigError>,
+    pub(crate) errors: Vec<ConfigError>,
 }
 
 impl ConfigErrors {
@@ -464,7 +464,7 @@ fn parse_inner(src: &str, path: &Path, env: Option<EnvLookup<'_>>) -> Result<Con
 
 /// Turns a TOML parse or serde error into one positioned error, naming the key path that
 /// toml tracks (`xmpp.port: invalid type: ...`).
-fn syntax_error(src: &str, path: &Path, mut e: toml::de::Error) -> ConfigErrors {
+pub(crate) fn syntax_error(src: &str, path: &Path, mut e: toml::de::Error) -> ConfigErrors {
     let position = Position::of(src, e.span().map_or(0, |s| s.start));
     let mut message = e.message().to_owned();
     if message == "duplicate key"

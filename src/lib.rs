@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod agent;
+pub mod bindings;
 pub mod config;
 pub mod datapoints;
 pub mod send;

@@ -1,0 +1,650 @@
+//! Web connections at run time (SPEC §4, §6): every update of a source datapoint is put in
+//! the durable queue of each host it feeds, synchronously, before the update is acknowledged;
+//! one sender task per host drains its queue in order, in batches of up to 100 items, one
+//! SOAP `Write` (with our `seq` header) in flight at a time.
+//!
+//! One batch in flight per host is deliberate: a receiver skips any `seq` at or below the
+//! highest it applied, so a later batch must never be applied before an earlier one that was
+//! lost (e.g. across the receiver's session restart).
+
+pub mod policy;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::Notify;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::agent::service::Service;
+use crate::bindings::{BindingSet, Connection, Delivery, Format, Host};
+use crate::datapoints::clock::iso8601_utc;
+use crate::datapoints::snvt::RAW_HEX_LON_FORMAT;
+use crate::datapoints::{ChangeEvent, DpValue, Table, UpdateSource};
+use crate::soap::{
+    LonValue, MAX_ITEMS, MessageProperties, ResponseBody, Seq, WriteItem, build_write_request,
+    parse_response,
+};
+use crate::store::{QueuedWrite, Store};
+use crate::xmpp::session::{Client, IqError};
+use crate::xmpp::stanza::IqType;
+
+use policy::Decision;
+
+/// The queue name of internal connections (targets on this agent); not a valid host alias
+/// in practice since it cannot be written as a TOML bare key.
+pub const LOCAL_QUEUE: &str = "(internal)";
+
+/// Live per-host status, besides what the store keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostStatus {
+    /// Whether the last delivery attempt succeeded (None: not tried yet in this run).
+    pub online: Option<bool>,
+    /// The presence last seen from the host's JID.
+    pub presence: Option<bool>,
+    /// The last error of this run.
+    pub last_error: Option<String>,
+}
+
+/// Write latency histogram (enqueue to acknowledgement), Prometheus style.
+#[derive(Debug, Default)]
+pub struct Latency {
+    /// Cumulative counts per bucket upper bound (`LATENCY_BUCKETS`), plus +Inf last.
+    pub buckets: Vec<u64>,
+    /// Sum of all observations, seconds.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+/// Bucket upper bounds of [`Latency`], seconds.
+pub const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0, 5.0];
+
+impl Latency {
+    fn observe(&mut self, secs: f64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; LATENCY_BUCKETS.len() + 1];
+        }
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        for b in &mut self.buckets[i..] {
+            *b += 1;
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+}
+
+#[derive(Debug, Default)]
+struct ConnState {
+    last_enqueued: Option<DpValue>,
+    last_sent_at: Option<Instant>,
+    /// A change held back by the throttle; the newest wins.
+    deferred: Option<ChangeEvent>,
+}
+
+struct HostRuntime {
+    work: Arc<Notify>,
+    retry_now: Arc<Notify>,
+    status: HostStatus,
+}
+
+struct Inner {
+    store: Store,
+    table: Table,
+    service: Service,
+    bindings: RwLock<Arc<BindingSet>>,
+    /// Serialises enqueue decisions (observer, throttle timers, heartbeats).
+    conns: Mutex<HashMap<String, ConnState>>,
+    hosts: Mutex<HashMap<String, HostRuntime>>,
+    latency: Mutex<Latency>,
+    client: RwLock<Option<Arc<Client>>>,
+}
+
+/// The replication engine of one agent (cheap to clone).
+#[derive(Clone)]
+pub struct Replicator {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Replicator {
+    /// Builds the engine and installs it as the table's observer, so every update is enqueued
+    /// before it is applied.
+    pub fn new(store: Store, service: Service, bindings: BindingSet) -> Replicator {
+        let table = service.table().clone();
+        let r = Replicator {
+            inner: Arc::new(Inner {
+                store,
+                table: table.clone(),
+                service,
+                bindings: RwLock::new(Arc::new(bindings)),
+                conns: Mutex::new(HashMap::new()),
+                hosts: Mutex::new(HashMap::new()),
+                latency: Mutex::new(Latency::default()),
+                client: RwLock::new(None),
+            }),
+        };
+        let weak = Arc::downgrade(&r.inner);
+        table.set_observer(Box::new(move |ev| match weak.upgrade() {
+            Some(inner) => Replicator { inner }.on_update(ev),
+            None => Ok(()),
+        }));
+        r
+    }
+
+    /// The store behind the queues.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The bindings in force.
+    pub fn bindings(&self) -> Arc<BindingSet> {
+        self.inner
+            .bindings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Live status of every host with a sender.
+    pub fn host_status(&self) -> HashMap<String, HostStatus> {
+        lock(&self.inner.hosts)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.status.clone()))
+            .collect()
+    }
+
+    /// A snapshot of the write latency histogram.
+    pub fn latency(&self) -> Latency {
+        let l = lock(&self.inner.latency);
+        Latency {
+            buckets: l.buckets.clone(),
+            sum: l.sum,
+            count: l.count,
+        }
+    }
+
+    /// Starts delivering over `client` (remote hosts) and locally (internal connections).
+    pub fn start(&self, client: Arc<Client>) {
+        *self
+            .inner
+            .client
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(client);
+        self.ensure_senders();
+        self.resync();
+        let me = self.clone();
+        tokio::spawn(async move { me.heartbeats().await });
+    }
+
+    /// Swaps in a new, validated binding set; new connections start in step (SPEC §4).
+    pub fn reload(&self, set: BindingSet) {
+        *self
+            .inner
+            .bindings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+        self.ensure_senders();
+        self.resync();
+        // Hosts that came back into the set may have waiting queues.
+        for h in lock(&self.inner.hosts).values() {
+            h.retry_now.notify_one();
+        }
+    }
+
+    /// Our XMPP session is (re-)established: retry every host at once (SPEC §6.4).
+    pub fn on_session_online(&self) {
+        for h in lock(&self.inner.hosts).values() {
+            h.retry_now.notify_one();
+        }
+    }
+
+    /// A presence from `bare_jid`: available triggers immediate delivery of its queue.
+    pub fn on_presence(&self, bare_jid: &str, available: bool) {
+        let set = self.bindings();
+        let mut hosts = lock(&self.inner.hosts);
+        for (name, host) in &set.hosts {
+            if host.jid.bare().to_string() == bare_jid
+                && let Some(h) = hosts.get_mut(name)
+            {
+                h.status.presence = Some(available);
+                if available {
+                    h.retry_now.notify_one();
+                }
+            }
+        }
+    }
+
+    /// The table observer: enqueue for every connection of this source (under the table lock).
+    fn on_update(&self, ev: &ChangeEvent) -> Result<(), String> {
+        let set = self.bindings();
+        let now = Instant::now();
+        let mut conns = lock(&self.inner.conns);
+        for c in set.connections.iter().filter(|c| c.source == ev.name) {
+            let st = conns.entry(c.key.clone()).or_default();
+            if st.last_enqueued.is_none() {
+                st.last_enqueued = self.persisted_last(c);
+            }
+            match policy::decide(
+                c.send_on_delta,
+                c.min_send_time,
+                st.last_enqueued.as_ref(),
+                st.last_sent_at,
+                &ev.value,
+                now,
+            ) {
+                Decision::Skip => {}
+                Decision::Send => {
+                    self.enqueue(c, &set, ev)?;
+                    st.last_enqueued = Some(ev.value.clone());
+                    st.last_sent_at = Some(now);
+                }
+                Decision::Defer(at) => {
+                    let first = st.deferred.is_none();
+                    st.deferred = Some(ev.clone());
+                    if first {
+                        self.schedule_deferred(c.key.clone(), at);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn persisted_last(&self, c: &Connection) -> Option<DpValue> {
+        let rec = self.inner.store.connection(&c.key).ok()??;
+        let (text, _) = rec.last_enqueued?;
+        let dp = self.inner.table.read(&c.source)?;
+        dp.dp_type.parse(&text).ok()
+    }
+
+    fn schedule_deferred(&self, key: String, at: Instant) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let set = me.bindings();
+            let Some(c) = set.connections.iter().find(|c| c.key == key) else {
+                return;
+            };
+            let mut conns = lock(&me.inner.conns);
+            let Some(st) = conns.get_mut(&key) else {
+                return;
+            };
+            let Some(ev) = st.deferred.take() else {
+                return;
+            };
+            if !policy::is_change(c.send_on_delta, st.last_enqueued.as_ref(), &ev.value) {
+                return;
+            }
+            match me.enqueue(c, &set, &ev) {
+                Ok(()) => {
+                    st.last_enqueued = Some(ev.value.clone());
+                    st.last_sent_at = Some(Instant::now());
+                }
+                Err(e) => warn!(connection = %key, error = %e, "throttled update not enqueued"),
+            }
+            drop(conns);
+            // Make the deferred value durable on its own: nobody else is waiting to commit it.
+            if let Err(e) = me.inner.store.commit().await {
+                warn!(error = %e, "commit of a throttled update failed");
+            }
+        });
+    }
+
+    /// Puts one write for `c` into its host's queue (no flush: the caller commits).
+    fn enqueue(&self, c: &Connection, set: &BindingSet, ev: &ChangeEvent) -> Result<(), String> {
+        let queue = queue_name(c);
+        let raw = c
+            .host
+            .as_ref()
+            .and_then(|h| set.hosts.get(h))
+            .is_some_and(|h| h.format == Format::Raw);
+        let dp_type = self
+            .inner
+            .table
+            .read(&c.source)
+            .map(|d| d.dp_type)
+            .ok_or_else(|| format!("source {} vanished", c.source))?;
+        let (value, lon_format) = if raw {
+            let bytes = dp_type.encode(&ev.value).map_err(|e| e.to_string())?;
+            (hex(&bytes), RAW_HEX_LON_FORMAT.to_owned())
+        } else {
+            (ev.text.clone(), dp_type.lon_format())
+        };
+        let w = QueuedWrite {
+            connection: c.key.clone(),
+            target: c.target.clone(),
+            value,
+            lon_format: Some(lon_format),
+            priority: c.priority,
+            enqueued_at: SystemTime::now(),
+        };
+        self.inner
+            .store
+            .enqueue(queue, &w, c.delivery == Delivery::Latest)
+            .map_err(|e| format!("cannot queue the write for {queue}: {e}"))?;
+        if let Some(h) = lock(&self.inner.hosts).get(queue) {
+            h.work.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Enqueues the current source value of every connection whose last enqueued value differs
+    /// from it (new connections, or changes held back when the agent stopped).
+    fn resync(&self) {
+        let set = self.bindings();
+        let mut conns = lock(&self.inner.conns);
+        for c in &set.connections {
+            let Some(dp) = self.inner.table.read(&c.source) else {
+                continue;
+            };
+            let st = conns.entry(c.key.clone()).or_default();
+            if st.last_enqueued.is_none() {
+                st.last_enqueued = self.persisted_last(c);
+            }
+            if st.last_enqueued.as_ref() == Some(&dp.value) {
+                continue;
+            }
+            let ev = ChangeEvent {
+                name: dp.name.clone(),
+                value: dp.value.clone(),
+                text: dp.text(),
+                priority: dp.priority,
+                point_status: dp.point_status,
+                at: dp.last_update,
+                source: UpdateSource::Initial,
+            };
+            match self.enqueue(c, &set, &ev) {
+                Ok(()) => {
+                    st.last_enqueued = Some(dp.value.clone());
+                    st.last_sent_at = Some(Instant::now());
+                    info!(connection = %c.key, value = %ev.text, "connection brought in step");
+                }
+                Err(e) => warn!(connection = %c.key, error = %e, "cannot bring connection in step"),
+            }
+        }
+        drop(conns);
+        let store = self.inner.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.commit().await {
+                warn!(error = %e, "commit after resync failed");
+            }
+        });
+    }
+
+    /// Re-sends the current value of connections with a `max_send_time` that sent nothing
+    /// for that long.
+    async fn heartbeats(&self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let set = self.bindings();
+            let now = Instant::now();
+            let mut sent = false;
+            {
+                let mut conns = lock(&self.inner.conns);
+                for c in &set.connections {
+                    let Some(max) = c.max_send_time else { continue };
+                    let st = conns.entry(c.key.clone()).or_default();
+                    if st.last_sent_at.is_some_and(|t| now < t + max) {
+                        continue;
+                    }
+                    let Some(dp) = self.inner.table.read(&c.source) else {
+                        continue;
+                    };
+                    let ev = ChangeEvent {
+                        name: dp.name.clone(),
+                        value: dp.value.clone(),
+                        text: dp.text(),
+                        priority: dp.priority,
+                        point_status: dp.point_status,
+                        at: dp.last_update,
+                        source: UpdateSource::Clock,
+                    };
+                    if self.enqueue(c, &set, &ev).is_ok() {
+                        st.last_enqueued = Some(dp.value);
+                        st.last_sent_at = Some(now);
+                        sent = true;
+                    }
+                }
+            }
+            if sent && let Err(e) = self.inner.store.commit().await {
+                warn!(error = %e, "commit of heartbeats failed");
+            }
+        }
+    }
+
+    /// Starts a sender for every host of the set (and the internal queue) lacking one.
+    fn ensure_senders(&self) {
+        let set = self.bindings();
+        let mut names: Vec<String> = set.hosts.keys().cloned().collect();
+        names.push(LOCAL_QUEUE.to_owned());
+        let mut hosts = lock(&self.inner.hosts);
+        for name in names {
+            if hosts.contains_key(&name) {
+                continue;
+            }
+            let rt = HostRuntime {
+                work: Arc::new(Notify::new()),
+                retry_now: Arc::new(Notify::new()),
+                status: HostStatus::default(),
+            };
+            let (work, retry_now) = (rt.work.clone(), rt.retry_now.clone());
+            hosts.insert(name.clone(), rt);
+            let me = self.clone();
+            let span = info_span!("peer", host = %name);
+            tokio::spawn(async move { me.sender(name, work, retry_now).await }.instrument(span));
+        }
+    }
+
+    fn set_status(&self, host: &str, f: impl FnOnce(&mut HostStatus)) {
+        if let Some(h) = lock(&self.inner.hosts).get_mut(host) {
+            f(&mut h.status);
+        }
+    }
+
+    /// Drains one host's queue for as long as the agent runs.
+    async fn sender(&self, name: String, work: Arc<Notify>, retry_now: Arc<Notify>) {
+        loop {
+            let host = if name == LOCAL_QUEUE {
+                None
+            } else {
+                match self.bindings().hosts.get(&name) {
+                    Some(h) => Some(h.clone()),
+                    // Removed by a reload: its queue is kept until the host comes back.
+                    None => {
+                        retry_now.notified().await;
+                        continue;
+                    }
+                }
+            };
+            let run = match self.inner.store.peek_run(&name, None, MAX_ITEMS) {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(error = %e, "cannot read the queue");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if run.is_empty() {
+                tokio::select! {
+                    () = work.notified() => {}
+                    () = retry_now.notified() => {}
+                }
+                continue;
+            }
+            // Only durable entries leave: a sequence number a peer has seen must never be
+            // reused after a crash.
+            if let Err(e) = self.inner.store.commit().await {
+                warn!(error = %e, "commit before sending failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            let outcome = match &host {
+                None => self.deliver_locally(&run).await,
+                Some(h) => self.deliver_remote(h, &run).await,
+            };
+            match outcome {
+                Ok(()) => self.set_status(&name, |s| {
+                    s.online = Some(true);
+                }),
+                Err(reason) => {
+                    warn!(%reason, items = run.len(), "delivery failed; will retry");
+                    let _ = self.inner.store.record_error(&name, &reason);
+                    self.set_status(&name, |s| {
+                        s.online = Some(false);
+                        s.last_error = Some(reason);
+                    });
+                    let retry = host.as_ref().map_or(Duration::from_secs(1), |h| h.retry_time);
+                    tokio::select! {
+                        () = tokio::time::sleep(retry) => {}
+                        () = retry_now.notified() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Finishes a delivered batch: dead-letters refused items, acknowledges the rest.
+    fn settle(&self, queue: &str, run: &[(u64, QueuedWrite)], refused: &[(usize, String)]) {
+        for (i, reason) in refused {
+            if let Some((seq, w)) = run.get(*i) {
+                warn!(seq, target = %w.target, %reason, "write refused by the peer; dead-lettered");
+                if let Err(e) = self.inner.store.dead_letter(queue, *seq, reason) {
+                    warn!(error = %e, "cannot dead-letter");
+                }
+            }
+        }
+        let Some((last, _)) = run.last() else { return };
+        if let Err(e) = self.inner.store.ack(queue, *last) {
+            warn!(error = %e, "cannot acknowledge delivered writes");
+        }
+        let now = SystemTime::now();
+        let mut lat = lock(&self.inner.latency);
+        for (_, w) in run {
+            let secs = now
+                .duration_since(w.enqueued_at)
+                .map_or(0.0, |d| d.as_secs_f64());
+            lat.observe(secs);
+        }
+    }
+
+    async fn deliver_locally(&self, run: &[(u64, QueuedWrite)]) -> Result<(), String> {
+        let items: Vec<WriteItem> = run.iter().map(|(_, w)| write_item(w)).collect();
+        let source = UpdateSource::Replication {
+            from: LOCAL_QUEUE.to_owned(),
+        };
+        let resp = self
+            .inner
+            .service
+            .write(&items, &source, SystemTime::now());
+        let refused: Vec<(usize, String)> = resp
+            .items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match r {
+                crate::soap::ItemReply::Fault(f) => Some((i, f.fault.message.clone())),
+                crate::soap::ItemReply::Ok(_) => None,
+            })
+            .collect();
+        self.inner
+            .store
+            .commit()
+            .await
+            .map_err(|e| format!("commit: {e}"))?;
+        self.settle(LOCAL_QUEUE, run, &refused);
+        Ok(())
+    }
+
+    async fn deliver_remote(&self, host: &Host, run: &[(u64, QueuedWrite)]) -> Result<(), String> {
+        let client = self
+            .inner
+            .client
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or("not started")?;
+        let (first, last) = match (run.first(), run.last()) {
+            (Some((f, _)), Some((l, _))) => (*f, *l),
+            _ => return Ok(()),
+        };
+        let props = MessageProperties {
+            time_stamp: Some(iso8601_utc(SystemTime::now())),
+            unique_id: self.inner.service.unique_id(),
+            seq: Some(Seq {
+                epoch: self.inner.store.epoch(),
+                first,
+                last,
+            }),
+            ..MessageProperties::default()
+        };
+        let items: Vec<WriteItem> = run.iter().map(|(_, w)| write_item(w)).collect();
+        let env = build_write_request(&props, &items).map_err(|e| e.to_string())?;
+        debug!(first, last, to = %host.jid, "sending Write");
+        let answer = client
+            .iq_within(IqType::Set, Some(&host.jid), env, host.timeout())
+            .await
+            .map_err(|e| match e {
+                IqError::Stanza { error, .. } => format!("{} answered {}", host.jid, error),
+                other => format!("{}: {other}", host.jid),
+            })?;
+        let payload = crate::xmpp::stanza::payload(&answer)
+            .ok_or_else(|| format!("{} answered without a SOAP envelope", host.jid))?;
+        let resp = parse_response(payload).map_err(|e| format!("unreadable answer: {e}"))?;
+        let refused: Vec<(usize, String)> = match resp.body {
+            ResponseBody::Items(items) => items
+                .items
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.is_error())
+                .map(|(i, it)| {
+                    let f = it.fault.as_ref();
+                    (
+                        i,
+                        f.map_or_else(
+                            || "fault".to_owned(),
+                            |f| format!("fault {}: {}", f.code.code(), f.message),
+                        ),
+                    )
+                })
+                .collect(),
+            // The whole request refused (a peer that cannot parse it): permanent for every item.
+            ResponseBody::Fault(f) => (0..run.len())
+                .map(|i| (i, format!("SOAP fault: {}", f.string)))
+                .collect(),
+            ResponseBody::SystemInfo(_) => {
+                return Err("answered a Write with system info".to_owned());
+            }
+        };
+        self.settle(&host.name, run, &refused);
+        Ok(())
+    }
+}
+
+fn queue_name(c: &Connection) -> &str {
+    c.host.as_deref().unwrap_or(LOCAL_QUEUE)
+}
+
+fn write_item(w: &QueuedWrite) -> WriteItem {
+    let mut item = WriteItem::new(
+        w.target.clone(),
+        LonValue {
+            text: w.value.clone(),
+            lon_format: w.lon_format.clone(),
+            unit: None,
+        },
+    );
+    item.priority = Some(w.priority);
+    item
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
