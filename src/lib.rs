@@ -3,10 +3,14 @@
 //! through a shared XMPP server over BOSH.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod agent;
 pub mod bindings;
 pub mod config;
 pub mod datapoints;
+pub mod replication;
 pub mod send;
 pub mod soap;
+pub mod state;
+pub mod store;
 pub mod xmpp;

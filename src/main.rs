@@ -35,10 +35,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The local datapoint table of the running agent.
-    Dp,
+    /// The local datapoint table of the running agent (via its admin endpoint).
+    #[command(subcommand)]
+    Dp(DpCommand),
     /// Act as a client application: send one SOAP request and print the response.
     Send(SendArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum DpCommand {
+    /// List every datapoint with its value.
+    List,
+    /// Show one datapoint.
+    Read { name: String },
+    /// Write a datapoint (a local update: fires Web connections like a SOAP Write).
+    Write {
+        name: String,
+        value: String,
+        /// Priority, 0 highest, 255 default.
+        #[arg(long)]
+        priority: Option<u8>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -89,6 +106,7 @@ fn init_logging(format: &str, default: &str) {
 fn check(path: &std::path::Path) -> ExitCode {
     match webbinder::config::load(path) {
         Ok(cfg) => {
+            let bindings = webbinder::agent::load_bindings(&cfg);
             for w in cfg.warnings() {
                 eprintln!("{w}");
             }
@@ -101,7 +119,23 @@ fn check(path: &std::path::Path) -> ExitCode {
                 cfg.agent.state_dir.display(),
                 cfg.agent.bindings_dir.display(),
             );
-            ExitCode::SUCCESS
+            match bindings {
+                Ok(set) => {
+                    for f in &set.files {
+                        println!(
+                            "{}: ok: {} host(s), {} connection(s)",
+                            f.path.display(),
+                            f.hosts,
+                            f.connections
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Err(errors) => {
             eprintln!("{errors}");
@@ -218,16 +252,166 @@ fn main() -> ExitCode {
         Command::Check => return check(&args.config),
         Command::Run => run(&args.config),
         Command::Send(a) => send(&args.config, a),
-        Command::State { .. } => Err(not_yet("state", &args.config)),
-        Command::Dp => Err(not_yet("dp", &args.config)),
+        Command::State { json } => state(&args.config, json),
+        Command::Dp(cmd) => dp(&args.config, cmd),
     };
     result.unwrap_or_else(|code| code)
 }
 
-fn not_yet(name: &str, config: &std::path::Path) -> ExitCode {
-    eprintln!(
-        "webbinder: `{name}` is not implemented yet in this version (config {})",
-        config.display()
-    );
+fn fail(what: &str, e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("webbinder {what}: {e}");
     ExitCode::from(1)
+}
+
+/// One request to the running agent's admin endpoint: `Ok(None)` if nothing listens there.
+fn admin_call(
+    cfg: &webbinder::config::Config,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<String>,
+) -> Result<Option<(u16, String)>, String> {
+    let Some(addr) = cfg.agent.admin else {
+        return Ok(None);
+    };
+    let rt = runtime().map_err(|_| "no async runtime".to_owned())?;
+    rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut req = http.request(method, format!("http://{addr}{path}"));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let text = resp.text().await.map_err(|e| e.to_string())?;
+                Ok(Some((status, text)))
+            }
+            Err(e) if e.is_connect() => Ok(None),
+            Err(e) => Err(format!("admin endpoint {addr}: {e}")),
+        }
+    })
+}
+
+/// `webbinder state`: from the running agent, or from the store when it is stopped.
+fn state(path: &std::path::Path, json: bool) -> Result<ExitCode, ExitCode> {
+    use webbinder::state::{StateReport, build, render};
+    let cfg = load(path)?;
+    let report: StateReport = match admin_call(&cfg, reqwest::Method::GET, "/state", None)
+        .map_err(|e| fail("state", &e))?
+    {
+        Some((200, text)) => serde_json::from_str(&text).map_err(|e| fail("state", &e))?,
+        Some((status, text)) => {
+            return Err(fail(
+                "state",
+                &format!("admin endpoint answered {status}: {text}"),
+            ));
+        }
+        None => {
+            let db = webbinder::agent::open_store(&cfg.agent.state_dir).map_err(|e| {
+                fail(
+                    "state",
+                    &format!("{e} (is the agent running with its admin endpoint off?)"),
+                )
+            })?;
+            let store = webbinder::store::Store::open(&db).map_err(|e| fail("state", &e))?;
+            let bindings = webbinder::agent::load_bindings(&cfg).ok();
+            build(&store, bindings.as_ref(), None).map_err(|e| fail("state", &e))?
+        }
+    };
+    if json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| fail("state", &e))?;
+        println!("{text}");
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `webbinder dp ...`: through the running agent's admin endpoint.
+fn dp(path: &std::path::Path, cmd: DpCommand) -> Result<ExitCode, ExitCode> {
+    use webbinder::admin::{DatapointJson, ErrorJson, WriteBody};
+    let cfg = load(path)?;
+    let enc = |n: &str| {
+        n.split('/')
+            .map(|seg| {
+                seg.bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                            (b as char).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let (method, url, body) = match &cmd {
+        DpCommand::List => (reqwest::Method::GET, "/datapoints".to_owned(), None),
+        DpCommand::Read { name } => (
+            reqwest::Method::GET,
+            format!("/datapoints/{}", enc(name)),
+            None,
+        ),
+        DpCommand::Write {
+            name,
+            value,
+            priority,
+        } => {
+            let body = serde_json::to_string(&WriteBody {
+                value: value.clone(),
+                priority: *priority,
+            })
+            .map_err(|e| fail("dp", &e))?;
+            (
+                reqwest::Method::PUT,
+                format!("/datapoints/{}", enc(name)),
+                Some(body),
+            )
+        }
+    };
+    let (status, text) = match admin_call(&cfg, method, &url, body).map_err(|e| fail("dp", &e))? {
+        Some(r) => r,
+        None => {
+            return Err(fail(
+                "dp",
+                &"the agent is not running (or its admin endpoint is off); start it with `webbinder run`",
+            ));
+        }
+    };
+    if status != 200 {
+        let msg = serde_json::from_str::<ErrorJson>(&text).map_or(text, |e| match e.fault {
+            Some(f) => format!("{} (fault {f})", e.error),
+            None => e.error,
+        });
+        return Err(fail("dp", &msg));
+    }
+    let show = |d: &DatapointJson| {
+        println!(
+            "{}\t{}\t{}{}\tpriority {}\t{}\t{}",
+            d.name,
+            d.dp_type,
+            d.value,
+            d.preset
+                .as_deref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default(),
+            d.priority,
+            d.point_status,
+            d.last_update
+        );
+    };
+    match cmd {
+        DpCommand::List => {
+            let all: Vec<DatapointJson> =
+                serde_json::from_str(&text).map_err(|e| fail("dp", &e))?;
+            all.iter().for_each(show);
+        }
+        _ => show(&serde_json::from_str(&text).map_err(|e| fail("dp", &e))?),
+    }
+    Ok(ExitCode::SUCCESS)
 }

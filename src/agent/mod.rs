@@ -4,17 +4,22 @@
 pub mod dispatch;
 pub mod service;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::MissedTickBehavior;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::config::Config;
-use crate::datapoints::{Table, TableError};
+use crate::admin::{self, Admin, ReloadStats};
+use crate::bindings::{self, BindingSet, DirWatch};
+use crate::config::{Config, ConfigErrors};
+use crate::datapoints::{RTC_NAME, Table, TableError};
+use crate::replication::Replicator;
+use crate::store::{Store, StoreError};
 use crate::xmpp::bosh::BoshConfig;
 use crate::xmpp::jid::Jid;
 use crate::xmpp::session::{Client, ClientConfig, ClientError, ClientEvent};
@@ -30,7 +35,7 @@ use service::{Identity, Service};
 pub enum AgentError {
     /// The sled state store could not be opened (e.g. another agent holds its lock).
     #[error("cannot open the state store {path}: {source}")]
-    Store {
+    OpenStore {
         path: PathBuf,
         #[source]
         source: sled::Error,
@@ -48,12 +53,25 @@ pub enum AgentError {
         #[source]
         source: StreamError,
     },
-    /// Flushing the store at shutdown failed.
-    #[error("flushing the state store {path}: {source}")]
-    Flush {
+    /// The replication store failed.
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
+    /// The binding files are invalid at start-up (hot reloads keep the previous set instead).
+    #[error("invalid binding files:\n{0}")]
+    Bindings(ConfigErrors),
+    /// The binding directory could not be created.
+    #[error("cannot create the binding directory {path}: {source}")]
+    BindingsDir {
         path: PathBuf,
         #[source]
-        source: sled::Error,
+        source: std::io::Error,
+    },
+    /// The admin endpoint could not listen.
+    #[error("admin endpoint {addr}: {source}")]
+    Admin {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -64,7 +82,7 @@ pub fn open_store(path: &std::path::Path) -> Result<sled::Db, AgentError> {
         .path(path)
         .cache_capacity(8 * 1024 * 1024)
         .open()
-        .map_err(|source| AgentError::Store {
+        .map_err(|source| AgentError::OpenStore {
             path: path.to_owned(),
             source,
         })
@@ -93,19 +111,76 @@ pub fn client_config(config: &Config, resource: &str, as_agent: bool) -> ClientC
     }
 }
 
+/// Loads the binding directory as this agent sees it (its JID, its datapoint names).
+pub fn load_bindings(config: &Config) -> Result<BindingSet, ConfigErrors> {
+    let own = config.xmpp.jid();
+    let mut names: BTreeSet<String> = config.datapoints.iter().map(|d| d.name.clone()).collect();
+    names.insert(RTC_NAME.to_owned());
+    let ctx = bindings::Context {
+        own_jid: &own,
+        local_names: &names,
+    };
+    bindings::load_dir(&config.agent.bindings_dir, &ctx)
+}
+
 /// Runs the agent until `shutdown` resolves (SIGINT/SIGTERM in `main`), then terminates the
 /// BOSH session cleanly and flushes the store.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
     let jid = config.xmpp.jid();
+    if !config.agent.bindings_dir.exists() {
+        std::fs::create_dir_all(&config.agent.bindings_dir).map_err(|source| {
+            AgentError::BindingsDir {
+                path: config.agent.bindings_dir.clone(),
+                source,
+            }
+        })?;
+    }
+    let set = load_bindings(&config).map_err(AgentError::Bindings)?;
     let db = open_store(&config.agent.state_dir)?;
+    let store = Store::open(&db)?;
     let started = SystemTime::now();
     let table = Table::open(&db, config.datapoints.clone(), started)?;
     let mac = jid.node().and_then(|n| n.parse().ok());
-    let service = Service::new(table.clone(), Identity { mac, started });
-    let allowed = Arc::new(RwLock::new(allowed_set(&config, &jid)));
+    let service = Service::new(table.clone(), Identity { mac, started }).with_dedupe(store.clone());
+    let allowed = Arc::new(RwLock::new(allowed_set(&config, &jid, &set)));
+    let hosts_now: Vec<Jid> = set.hosts.values().map(|h| h.jid.bare()).collect();
+    let replicator = Replicator::new(store.clone(), service.clone(), set);
     let (client, mut events) = Client::start(client_config(&config, &config.xmpp.resource, true))?;
     let client = Arc::new(client);
+    replicator.start(client.clone());
     info!(%jid, url = %config.xmpp.bosh_url(), state = %config.agent.state_dir.display(), "agent starting");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let reloads = Arc::new(ReloadStats::default());
+    if let Some(addr) = config.agent.admin {
+        let admin = Admin {
+            replicator: replicator.clone(),
+            client: client.clone(),
+            reloads: reloads.clone(),
+            jid: jid.to_string(),
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| AgentError::Admin { addr, source })?;
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let done = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = admin::serve(listener, admin, done).await {
+                warn!(error = %e, "admin endpoint stopped");
+            }
+        });
+        info!(%addr, "admin endpoint listening");
+    }
+    let mut watch = match DirWatch::new(&config.agent.bindings_dir, Duration::from_millis(200)) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!(error = %e, "binding files will not be hot-reloaded");
+            None
+        }
+    };
+    let mut subscribed: HashSet<Jid> = HashSet::new();
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -121,12 +196,44 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     warn!(error = %e, "real time clock not updated");
                 }
             }
+            () = changed(&mut watch) => {
+                match load_bindings(&config) {
+                    Ok(set) => {
+                        let n = (set.hosts.len(), set.connections.len());
+                        *allowed.write().unwrap_or_else(PoisonError::into_inner) =
+                            allowed_set(&config, &jid, &set);
+                        for h in set.hosts.values() {
+                            if subscribed.insert(h.jid.bare()) {
+                                client.subscribe(&h.jid);
+                            }
+                        }
+                        replicator.reload(set);
+                        reloads.reloads.fetch_add(1, Ordering::Relaxed);
+                        info!(hosts = n.0, connections = n.1, "bindings reloaded");
+                    }
+                    Err(errors) => {
+                        reloads.failures.fetch_add(1, Ordering::Relaxed);
+                        warn!("binding files rejected, previous bindings kept:\n{errors}");
+                    }
+                }
+            }
             ev = events.recv() => match ev {
                 Some(ClientEvent::Stanza(el)) => {
-                    on_stanza(&el, &service, &client, &db, &allowed);
+                    if el.name() == "presence" {
+                        on_presence(&el, &replicator);
+                    }
+                    on_stanza(&el, &service, &client, &store, &allowed);
                 }
                 Some(ClientEvent::Online { jid, reconnected }) => {
                     info!(%jid, reconnected, "online");
+                    for h in replicator.bindings().hosts.values() {
+                        client.subscribe(&h.jid);
+                        subscribed.insert(h.jid.bare());
+                    }
+                    for h in &hosts_now {
+                        subscribed.insert(h.clone());
+                    }
+                    replicator.on_session_online();
                 }
                 Some(ClientEvent::Offline { reason }) => warn!(%reason, "offline"),
                 Some(ClientEvent::Reconnecting { attempt, delay }) => {
@@ -139,24 +246,37 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             }
         }
     };
+    let _ = stop_tx.send(true);
     client.shutdown().await;
-    let flushed = db
-        .flush_async()
-        .await
-        .map(|_| ())
-        .map_err(|source| AgentError::Flush {
-            path: config.agent.state_dir.clone(),
-            source,
-        });
+    let flushed = store.commit().await.map_err(AgentError::Store);
     info!("agent stopped");
     outcome.and(flushed)
 }
 
+/// Resolves when the binding directory changed; never without a watcher.
+async fn changed(watch: &mut Option<DirWatch>) {
+    match watch {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn on_presence(el: &Element, replicator: &Replicator) {
+    let Some(from) = stanza::from(el) else { return };
+    let available = match el.get_attr("type") {
+        None => true,
+        Some("unavailable") => false,
+        Some(_) => return,
+    };
+    replicator.on_presence(&from.bare().to_string(), available);
+}
+
 /// Bare JIDs allowed to use SOAP, chat and subscriptions: `allow`, our own account (so that
-/// `webbinder send` works) and, later, every configured host.
-fn allowed_set(config: &Config, own: &Jid) -> HashSet<Jid> {
+/// `webbinder send` works) and every configured host.
+fn allowed_set(config: &Config, own: &Jid, bindings: &BindingSet) -> HashSet<Jid> {
     let mut set: HashSet<Jid> = config.agent.allow.iter().map(Jid::bare).collect();
     set.insert(own.bare());
+    set.extend(bindings.hosts.values().map(|h| h.jid.bare()));
     set
 }
 
@@ -164,13 +284,13 @@ fn on_stanza(
     el: &Element,
     service: &Service,
     client: &Arc<Client>,
-    db: &sled::Db,
+    store: &Store,
     allowed: &Arc<RwLock<HashSet<Jid>>>,
 ) {
     let is_allowed = |j: &Jid| {
         allowed
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .contains(j)
     };
     match dispatch::classify(el, &is_allowed) {
@@ -194,11 +314,11 @@ fn on_stanza(
             }
             // The answer acknowledges the write: it leaves only once the write is durable.
             let client = client.clone();
-            let db = db.clone();
+            let store = store.clone();
             tokio::spawn(
                 async move {
-                    match db.flush_async().await {
-                        Ok(_) => client.send(reply),
+                    match store.commit().await {
+                        Ok(()) => client.send(reply),
                         Err(e) => warn!(error = %e, "write not made durable; not acknowledged"),
                     }
                     debug!("answered");

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::time::SystemTime;
 
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::datapoints::clock::iso8601_utc;
 use crate::datapoints::{
@@ -17,9 +17,10 @@ use crate::soap::{
     DP_RESET_PRIO_INVOKE, DpCfg, DpData, Fault, FaultCode, Field, GetResponse, InvokeCmdResponse,
     InvokeItem, ItemEcho, ItemFault, ItemRef, ItemReply, ListEntry, ListQuery, ListResponse,
     LonValue, MessageProperties, NetworkInfo, Op, ReadResponse, Reply, Request, RtrInfo,
-    Selectable, SoapBody, SystemInfoQuery, SystemInfoResponse, SystemInfoSection, SystemInfoType,
-    TimeInfo, UnitDef, ValueDef, WriteItem, WriteResponse, parse_request,
+    Selectable, Seq, SoapBody, SoapFault, SystemInfoQuery, SystemInfoResponse, SystemInfoSection,
+    SystemInfoType, TimeInfo, UnitDef, ValueDef, WriteItem, WriteResponse, parse_request,
 };
+use crate::store::Store;
 use crate::xmpp::jid::MacId;
 use crate::xmpp::xml::Element;
 
@@ -51,16 +52,42 @@ pub struct Handled {
 }
 
 /// The SOAP service of one agent.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Service {
     table: Table,
     identity: Identity,
+    /// Where the highest applied `seq` per sender and epoch is kept (SPEC §5); without it,
+    /// `seq` headers are ignored.
+    dedupe: Option<Store>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Service {
     /// A service answering from `table`.
     pub fn new(table: Table, identity: Identity) -> Service {
-        Service { table, identity }
+        Service {
+            table,
+            identity,
+            dedupe: None,
+        }
+    }
+
+    /// The same service applying each peer's `seq` at most once, as recorded in `store`.
+    pub fn with_dedupe(mut self, store: Store) -> Service {
+        self.dedupe = Some(store);
+        self
+    }
+
+    /// `UCPTuniqueId` of our messages.
+    pub fn unique_id(&self) -> Option<String> {
+        self.identity.unique_id()
     }
 
     /// The table served.
@@ -81,7 +108,15 @@ impl Service {
                 };
             }
         };
-        let (reply, wrote) = self.answer(request, from, now);
+        let (reply, wrote) = match self.answer(request, from, now) {
+            Ok(r) => r,
+            Err(fault) => {
+                return Handled {
+                    envelope: fault.to_envelope(),
+                    wrote: false,
+                };
+            }
+        };
         let mut props = props;
         props.processing_time = Some(
             SystemTime::now()
@@ -103,14 +138,32 @@ impl Service {
         }
     }
 
-    fn answer(&self, request: Request, from: &str, now: SystemTime) -> (Reply, bool) {
-        match request.op {
+    fn answer(
+        &self,
+        request: Request,
+        from: &str,
+        now: SystemTime,
+    ) -> Result<(Reply, bool), SoapFault> {
+        Ok(match request.op {
             Op::Read(items) => (Reply::Read(self.read(&items)), false),
             Op::Write(items) => {
-                let source = UpdateSource::Soap {
-                    from: from.to_owned(),
+                let r = match (request.header.seq, &self.dedupe) {
+                    (Some(seq), Some(store)) => {
+                        match self.replicated_write(store, seq, &items, from, now) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                warn!(error = %e, "replicated write refused for now");
+                                return Err(SoapFault::server(e, None));
+                            }
+                        }
+                    }
+                    _ => {
+                        let source = UpdateSource::Soap {
+                            from: from.to_owned(),
+                        };
+                        self.write(&items, &source, now)
+                    }
                 };
-                let r = self.write(&items, &source, now);
                 let wrote = r.items.iter().any(|i| matches!(i, ItemReply::Ok(_)));
                 (Reply::Write(r), wrote)
             }
@@ -122,7 +175,7 @@ impl Service {
                 (Reply::InvokeCmd(r), wrote)
             }
             Op::SystemInfo(query) => (Reply::SystemInfo(self.system_info(&query, now)), false),
-        }
+        })
     }
 
     fn read(&self, items: &[ItemRef]) -> ReadResponse {
@@ -153,6 +206,49 @@ impl Service {
                 })
                 .collect(),
         }
+    }
+
+    /// A peer webbinder's Write: items are numbered `seq.first + i`; those at or below the
+    /// highest number applied for this sender and epoch were applied before and are only
+    /// answered (with the point's current data); the rest are applied and the new highest
+    /// number recorded with them (made durable by the caller's commit before answering).
+    fn replicated_write(
+        &self,
+        store: &Store,
+        seq: Seq,
+        items: &[WriteItem],
+        from: &str,
+        now: SystemTime,
+    ) -> Result<WriteResponse, String> {
+        let sender = from.split('/').next().unwrap_or(from).to_owned();
+        let applied = store
+            .applied_seq(&sender, seq.epoch)
+            .map_err(|e| format!("cannot read the applied seq of {sender}: {e}"))?;
+        let source = UpdateSource::Replication {
+            from: sender.clone(),
+        };
+        let mut replies = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let n = seq.first.saturating_add(i as u64);
+            if applied.is_some_and(|a| n <= a) {
+                debug!(%sender, seq = n, "duplicate skipped");
+                replies.push(match self.table.read(&item.name) {
+                    Some(dp) => ItemReply::Ok(dp_data(&dp)),
+                    None => ItemReply::Fault(ItemFault::unknown_name(&item.name)),
+                });
+                continue;
+            }
+            replies.push(match self.write_item(item, &source, now) {
+                Ok(outcome) => ItemReply::Ok(dp_data(outcome.datapoint())),
+                Err(f) => ItemReply::Fault(item_fault(f)),
+            });
+        }
+        if applied.is_none_or(|a| seq.last > a)
+            && let Err(e) = store.set_applied_seq(&sender, seq.epoch, seq.last)
+        {
+            return Err(format!("cannot record the applied seq of {sender}: {e}"));
+        }
+        Ok(WriteResponse { items: replies })
     }
 
     /// One item: the preset wins unless it is invalid, then the formatted value (PR p.442).

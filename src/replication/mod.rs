@@ -20,7 +20,7 @@ use crate::agent::service::Service;
 use crate::bindings::{BindingSet, Connection, Delivery, Format, Host};
 use crate::datapoints::clock::iso8601_utc;
 use crate::datapoints::snvt::RAW_HEX_LON_FORMAT;
-use crate::datapoints::{ChangeEvent, DpValue, Table, UpdateSource};
+use crate::datapoints::{ChangeEvent, Datapoint, DpType, DpValue, Table, UpdateSource};
 use crate::soap::{
     LonValue, MAX_ITEMS, MessageProperties, ResponseBody, Seq, WriteItem, build_write_request,
     parse_response,
@@ -94,6 +94,9 @@ struct HostRuntime {
 struct Inner {
     store: Store,
     table: Table,
+    /// Datapoint types by name: fixed for the agent's life, and readable from the table
+    /// observer, which must not call back into the table.
+    types: HashMap<String, DpType>,
     service: Service,
     bindings: RwLock<Arc<BindingSet>>,
     /// Serialises enqueue decisions (observer, throttle timers, heartbeats).
@@ -121,6 +124,11 @@ impl Replicator {
         let r = Replicator {
             inner: Arc::new(Inner {
                 store,
+                types: table
+                    .list()
+                    .into_iter()
+                    .map(|d| (d.name, d.dp_type))
+                    .collect(),
                 table: table.clone(),
                 service,
                 bindings: RwLock::new(Arc::new(bindings)),
@@ -136,6 +144,11 @@ impl Replicator {
             None => Ok(()),
         }));
         r
+    }
+
+    /// The datapoint table whose updates are replicated.
+    pub fn table(&self) -> &Table {
+        &self.inner.table
     }
 
     /// The store behind the queues.
@@ -260,41 +273,44 @@ impl Replicator {
     fn persisted_last(&self, c: &Connection) -> Option<DpValue> {
         let rec = self.inner.store.connection(&c.key).ok()??;
         let (text, _) = rec.last_enqueued?;
-        let dp = self.inner.table.read(&c.source)?;
-        dp.dp_type.parse(&text).ok()
+        self.inner.types.get(&c.source)?.parse(&text).ok()
     }
 
     fn schedule_deferred(&self, key: String, at: Instant) {
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(at.into()).await;
-            let set = me.bindings();
-            let Some(c) = set.connections.iter().find(|c| c.key == key) else {
-                return;
-            };
-            let mut conns = lock(&me.inner.conns);
-            let Some(st) = conns.get_mut(&key) else {
-                return;
-            };
-            let Some(ev) = st.deferred.take() else {
-                return;
-            };
-            if !policy::is_change(c.send_on_delta, st.last_enqueued.as_ref(), &ev.value) {
-                return;
-            }
-            match me.enqueue(c, &set, &ev) {
-                Ok(()) => {
-                    st.last_enqueued = Some(ev.value.clone());
-                    st.last_sent_at = Some(Instant::now());
-                }
-                Err(e) => warn!(connection = %key, error = %e, "throttled update not enqueued"),
-            }
-            drop(conns);
+            me.enqueue_deferred(&key);
             // Make the deferred value durable on its own: nobody else is waiting to commit it.
             if let Err(e) = me.inner.store.commit().await {
                 warn!(error = %e, "commit of a throttled update failed");
             }
         });
+    }
+
+    /// Enqueues the value a throttle held back, if it is still a change.
+    fn enqueue_deferred(&self, key: &str) {
+        let set = self.bindings();
+        let Some(c) = set.connections.iter().find(|c| c.key == key) else {
+            return;
+        };
+        let mut conns = lock(&self.inner.conns);
+        let Some(st) = conns.get_mut(key) else {
+            return;
+        };
+        let Some(ev) = st.deferred.take() else {
+            return;
+        };
+        if !policy::is_change(c.send_on_delta, st.last_enqueued.as_ref(), &ev.value) {
+            return;
+        }
+        match self.enqueue(c, &set, &ev) {
+            Ok(()) => {
+                st.last_enqueued = Some(ev.value.clone());
+                st.last_sent_at = Some(Instant::now());
+            }
+            Err(e) => warn!(connection = %key, error = %e, "throttled update not enqueued"),
+        }
     }
 
     /// Puts one write for `c` into its host's queue (no flush: the caller commits).
@@ -307,10 +323,9 @@ impl Replicator {
             .is_some_and(|h| h.format == Format::Raw);
         let dp_type = self
             .inner
-            .table
-            .read(&c.source)
-            .map(|d| d.dp_type)
-            .ok_or_else(|| format!("source {} vanished", c.source))?;
+            .types
+            .get(&c.source)
+            .ok_or_else(|| format!("source {} is not a datapoint", c.source))?;
         let (value, lon_format) = if raw {
             let bytes = dp_type.encode(&ev.value).map_err(|e| e.to_string())?;
             (hex(&bytes), RAW_HEX_LON_FORMAT.to_owned())
@@ -339,12 +354,19 @@ impl Replicator {
     /// from it (new connections, or changes held back when the agent stopped).
     fn resync(&self) {
         let set = self.bindings();
+        // Read the table before taking `conns`: the observer takes them in the other order.
+        let points = self.snapshot();
         let mut conns = lock(&self.inner.conns);
         for c in &set.connections {
-            let Some(dp) = self.inner.table.read(&c.source) else {
+            let Some(dp) = points.get(&c.source) else {
                 continue;
             };
             let st = conns.entry(c.key.clone()).or_default();
+            // Sent during this run: the observer keeps it in step (and the snapshot may be
+            // older than what it sent).
+            if st.last_sent_at.is_some() {
+                continue;
+            }
             if st.last_enqueued.is_none() {
                 st.last_enqueued = self.persisted_last(c);
             }
@@ -378,6 +400,15 @@ impl Replicator {
         });
     }
 
+    fn snapshot(&self) -> HashMap<String, Datapoint> {
+        self.inner
+            .table
+            .list()
+            .into_iter()
+            .map(|d| (d.name.clone(), d))
+            .collect()
+    }
+
     /// Re-sends the current value of connections with a `max_send_time` that sent nothing
     /// for that long.
     async fn heartbeats(&self) {
@@ -388,7 +419,8 @@ impl Replicator {
             let set = self.bindings();
             let now = Instant::now();
             let mut sent = false;
-            {
+            if set.connections.iter().any(|c| c.max_send_time.is_some()) {
+                let points = self.snapshot();
                 let mut conns = lock(&self.inner.conns);
                 for c in &set.connections {
                     let Some(max) = c.max_send_time else { continue };
@@ -396,7 +428,7 @@ impl Replicator {
                     if st.last_sent_at.is_some_and(|t| now < t + max) {
                         continue;
                     }
-                    let Some(dp) = self.inner.table.read(&c.source) else {
+                    let Some(dp) = points.get(&c.source) else {
                         continue;
                     };
                     let ev = ChangeEvent {
@@ -409,7 +441,7 @@ impl Replicator {
                         source: UpdateSource::Clock,
                     };
                     if self.enqueue(c, &set, &ev).is_ok() {
-                        st.last_enqueued = Some(dp.value);
+                        st.last_enqueued = Some(dp.value.clone());
                         st.last_sent_at = Some(now);
                         sent = true;
                     }
@@ -502,7 +534,9 @@ impl Replicator {
                         s.online = Some(false);
                         s.last_error = Some(reason);
                     });
-                    let retry = host.as_ref().map_or(Duration::from_secs(1), |h| h.retry_time);
+                    let retry = host
+                        .as_ref()
+                        .map_or(Duration::from_secs(1), |h| h.retry_time);
                     tokio::select! {
                         () = tokio::time::sleep(retry) => {}
                         () = retry_now.notified() => {}
@@ -541,10 +575,7 @@ impl Replicator {
         let source = UpdateSource::Replication {
             from: LOCAL_QUEUE.to_owned(),
         };
-        let resp = self
-            .inner
-            .service
-            .write(&items, &source, SystemTime::now());
+        let resp = self.inner.service.write(&items, &source, SystemTime::now());
         let refused: Vec<(usize, String)> = resp
             .items
             .iter()
@@ -615,6 +646,10 @@ impl Replicator {
                     )
                 })
                 .collect(),
+            // A server-side fault is the peer's own trouble (e.g. its store): retry later.
+            ResponseBody::Fault(f) if f.code.ends_with("Server") => {
+                return Err(format!("{} answered a SOAP fault: {}", host.jid, f.string));
+            }
             // The whole request refused (a peer that cannot parse it): permanent for every item.
             ResponseBody::Fault(f) => (0..run.len())
                 .map(|i| (i, format!("SOAP fault: {}", f.string)))

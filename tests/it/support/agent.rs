@@ -17,6 +17,8 @@ use super::{Server, free_port};
 pub const SWITCH: &str = "Net/LON/iLON App/Digital Output 1/nviClaValue_1";
 pub const TEMP: &str = "Net/LON/iLON App/VirtFb/temp";
 pub const SOURCE: &str = "Net/LON/iLON App/Digital Input 1/nvoClsValue_1";
+pub const TEMP_OUT: &str = "Net/LON/iLON App/VirtFb/temp_out";
+pub const TEMP_LATEST: &str = "Net/LON/iLON App/VirtFb/temp_latest";
 
 /// The datapoints every test site has.
 pub const DATAPOINTS: &str = r#"
@@ -36,6 +38,17 @@ direction = "out"
 name = "Net/LON/iLON App/VirtFb/temp"
 type = "SNVT_temp"
 value = "21.0"
+
+[[datapoint]]
+name = "Net/LON/iLON App/VirtFb/temp_out"
+type = "SNVT_temp"
+value = "0.0"
+direction = "out"
+
+[[datapoint]]
+name = "Net/LON/iLON App/VirtFb/temp_latest"
+type = "SNVT_temp"
+value = "0.0"
 "#;
 
 /// One site's agent.
@@ -179,6 +192,96 @@ allow = [{allow}]
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
     }
+}
+
+impl Agent {
+    fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    /// `PUT /datapoints/{name}`: a local update, acknowledged once durable.
+    pub async fn dp_write(&self, name: &str, value: &str) -> Result<(), String> {
+        admin_write(self.admin_port, name, value).await
+    }
+
+    /// `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        match reqwest::get(self.admin_url("/metrics")).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The value of a datapoint, through the admin endpoint.
+    pub async fn dp_read(&self, name: &str) -> Option<String> {
+        let url = self.admin_url(&format!("/datapoints/{}", encode(name)));
+        let resp = reqwest::get(url).await.ok()?;
+        let v: serde_json::Value = resp.json().await.ok()?;
+        v.get("value")?.as_str().map(str::to_owned)
+    }
+
+    /// Waits until `/health` says the agent is online.
+    pub async fn wait_online(&self) {
+        let url = self.admin_url("/health");
+        eventually(Duration::from_secs(30), "the agent to be online", || {
+            let url = url.clone();
+            async move {
+                let v: serde_json::Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+                (v.get("online")? == true).then_some(())
+            }
+        })
+        .await;
+    }
+
+    /// `webbinder state --json`, parsed.
+    pub fn state_json(&self) -> serde_json::Value {
+        let (code, out, err) = self.cli(&["state", "--json"]);
+        assert_eq!(code, 0, "state --json failed: {err}");
+        serde_json::from_str(&out).expect("state --json is JSON")
+    }
+
+    /// The `hosts` entry of `state --json` named `host`.
+    pub fn host_state(&self, host: &str) -> serde_json::Value {
+        let s = self.state_json();
+        s["hosts"]
+            .as_array()
+            .and_then(|hs| hs.iter().find(|h| h["name"] == host).cloned())
+            .unwrap_or_else(|| panic!("no host {host} in state: {s}"))
+    }
+}
+
+/// `PUT /datapoints/{name}` on the admin endpoint at `port`.
+pub async fn admin_write(port: u16, name: &str, value: &str) -> Result<(), String> {
+    let url = format!("http://127.0.0.1:{port}/datapoints/{}", encode(name));
+    let resp = reqwest::Client::new()
+        .put(url)
+        .json(&serde_json::json!({ "value": value }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(resp.text().await.unwrap_or_default())
+    }
+}
+
+/// Percent-encodes a datapoint name for a URL path (keeping `/` separators).
+pub fn encode(name: &str) -> String {
+    name.split('/')
+        .map(|seg| {
+            seg.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn signal(child: &Child, sig: &str) {

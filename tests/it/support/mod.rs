@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod recorder;
 
 use std::collections::HashMap;
 use std::net::TcpListener;

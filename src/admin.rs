@@ -1,0 +1,273 @@
+//! The admin endpoint (SPEC §7): loopback HTTP with JSON for operators and the CLI
+//! (`state`, `dp`), and Prometheus text at `/metrics`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use crate::datapoints::clock::iso8601_utc;
+use crate::datapoints::{Datapoint, UpdateSource, WriteFault, WriteRequest};
+use crate::replication::{LATENCY_BUCKETS, Replicator};
+use crate::xmpp::session::{Client, Link};
+
+/// Binding reload counters, shown in `/metrics`.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    pub reloads: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+/// What the handlers need.
+#[derive(Clone)]
+pub struct Admin {
+    pub replicator: Replicator,
+    pub client: Arc<Client>,
+    pub reloads: Arc<ReloadStats>,
+    pub jid: String,
+}
+
+/// A datapoint as JSON (`GET /datapoints`, `dp list|read|write`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatapointJson {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub dp_type: String,
+    pub direction: String,
+    pub value: String,
+    pub preset: Option<String>,
+    pub priority: u8,
+    pub point_status: String,
+    pub last_update: String,
+}
+
+impl DatapointJson {
+    fn of(dp: &Datapoint) -> DatapointJson {
+        DatapointJson {
+            name: dp.name.clone(),
+            dp_type: dp.dp_type.name().to_owned(),
+            direction: dp.direction.config_name().to_owned(),
+            value: dp.text(),
+            preset: dp.preset_name().map(str::to_owned),
+            priority: dp.priority,
+            point_status: dp.point_status.name().to_owned(),
+            last_update: iso8601_utc(dp.last_update),
+        }
+    }
+}
+
+/// Body of `PUT /datapoints/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteBody {
+    pub value: String,
+    #[serde(default)]
+    pub priority: Option<u8>,
+}
+
+/// An error answer: `{"error": "...", "fault": 6}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorJson {
+    pub error: String,
+    pub fault: Option<u32>,
+}
+
+fn error(status: StatusCode, error: String, fault: Option<u32>) -> Response {
+    (status, axum::Json(ErrorJson { error, fault })).into_response()
+}
+
+/// The routes.
+pub fn router(admin: Admin) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/state", get(state))
+        .route("/datapoints", get(list))
+        .route("/datapoints/{*name}", get(read).put(write))
+        .route("/metrics", get(metrics))
+        .with_state(admin)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    admin: Admin,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(admin))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn health(State(a): State<Admin>) -> Response {
+    let online = matches!(*a.client.link().borrow(), Link::Online(_));
+    axum::Json(serde_json::json!({ "status": "ok", "jid": a.jid, "online": online }))
+        .into_response()
+}
+
+async fn state(State(a): State<Admin>) -> Response {
+    let live = a.replicator.host_status();
+    let bindings = a.replicator.bindings();
+    match crate::state::build(a.replicator.store(), Some(&bindings), Some(&live)) {
+        Ok(r) => axum::Json(r).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+    }
+}
+
+async fn list(State(a): State<Admin>) -> Response {
+    let points: Vec<DatapointJson> = a
+        .replicator
+        .table()
+        .list()
+        .iter()
+        .map(DatapointJson::of)
+        .collect();
+    axum::Json(points).into_response()
+}
+
+fn unknown(name: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no datapoint named {name:?}"),
+        Some(WriteFault::NOT_FOUND),
+    )
+}
+
+async fn read(State(a): State<Admin>, Path(name): Path<String>) -> Response {
+    match a.replicator.table().read(&name) {
+        Some(dp) => axum::Json(DatapointJson::of(&dp)).into_response(),
+        None => unknown(&name),
+    }
+}
+
+/// A local update: fires Web connections like a SOAP Write, answered once durable.
+async fn write(
+    State(a): State<Admin>,
+    Path(name): Path<String>,
+    body: Result<axum::Json<WriteBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let axum::Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text(), None),
+    };
+    let mut req = WriteRequest::new(&name, body.value, UpdateSource::Admin);
+    req.priority = body.priority;
+    match a.replicator.table().write(req) {
+        Ok(outcome) => {
+            if let Err(e) = a.replicator.store().commit().await {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the write is not durable: {e}"),
+                    None,
+                );
+            }
+            axum::Json(DatapointJson::of(outcome.datapoint())).into_response()
+        }
+        Err(f) if f.code == WriteFault::NOT_FOUND => unknown(&name),
+        Err(f) => error(StatusCode::BAD_REQUEST, f.message, Some(f.code)),
+    }
+}
+
+async fn metrics(State(a): State<Admin>) -> Response {
+    let mut out = String::new();
+    let store = a.replicator.store();
+    let _ = writeln!(
+        out,
+        "# HELP webbinder_queue_depth Writes waiting in a host's durable queue.\n# TYPE webbinder_queue_depth gauge"
+    );
+    let hosts = store.hosts().unwrap_or_default();
+    let stats: Vec<_> = hosts
+        .iter()
+        .filter_map(|h| store.host_stats(h).ok().map(|s| (h, s)))
+        .collect();
+    for (h, s) in &stats {
+        let _ = writeln!(
+            out,
+            "webbinder_queue_depth{{host=\"{}\"}} {}",
+            label(h),
+            s.depth
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP webbinder_delivered_total Writes acknowledged by a host.\n# TYPE webbinder_delivered_total counter"
+    );
+    for (h, s) in &stats {
+        let _ = writeln!(
+            out,
+            "webbinder_delivered_total{{host=\"{}\"}} {}",
+            label(h),
+            s.delivered
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP webbinder_failed_total Writes a host refused (dead-lettered).\n# TYPE webbinder_failed_total counter"
+    );
+    for (h, s) in &stats {
+        let _ = writeln!(
+            out,
+            "webbinder_failed_total{{host=\"{}\"}} {}",
+            label(h),
+            s.failed
+        );
+    }
+    let lat = a.replicator.latency();
+    let _ = writeln!(
+        out,
+        "# HELP webbinder_write_latency_seconds From enqueue to acknowledgement.\n# TYPE webbinder_write_latency_seconds histogram"
+    );
+    for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
+        let n = lat.buckets.get(i).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "webbinder_write_latency_seconds_bucket{{le=\"{b}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "webbinder_write_latency_seconds_bucket{{le=\"+Inf\"}} {}\nwebbinder_write_latency_seconds_sum {}\nwebbinder_write_latency_seconds_count {}",
+        lat.count, lat.sum, lat.count
+    );
+    let st = a.client.stats();
+    let counters = [
+        (
+            "webbinder_bosh_requests_total",
+            "BOSH HTTP requests sent.",
+            st.http_requests.load(Ordering::Relaxed),
+        ),
+        (
+            "webbinder_reconnects_total",
+            "XMPP session re-establishments.",
+            st.reconnects.load(Ordering::Relaxed),
+        ),
+        (
+            "webbinder_binding_reloads_total",
+            "Binding sets swapped in by hot reload.",
+            a.reloads.reloads.load(Ordering::Relaxed),
+        ),
+        (
+            "webbinder_binding_reload_failures_total",
+            "Binding edits rejected (previous bindings kept).",
+            a.reloads.failures.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, v) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// A Prometheus label value, escaped.
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

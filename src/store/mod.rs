@@ -1,0 +1,53 @@
+//! The durable replication store (SPEC §5, §6): per-host FIFO queues of outgoing datapoint
+//! writes, per-host counters, per-connection bookkeeping, the dead-letter list, and the
+//! receiver's de-duplication table, all in one sled `Db` opened by the caller.
+//!
+//! This module is the only one that touches the store's sled trees ([`TREE_QUEUE`],
+//! [`TREE_APPLIED`]). It decides nothing about delivery (when to send, retry, or which fault is
+//! permanent); the replication layer does, and calls [`Store`] methods.
+//!
+//! # Guarantees
+//! - **FIFO per host, seqs never reused.** Each host's writes are numbered by a per-host
+//!   counter stored atomically with them; it survives draining and restarts, and jumps by
+//!   [`SEQ_GAP_AFTER_CRASH`] after an unclean shutdown (see there why).
+//! - **Durable on [`Store::commit`].** A write is durable once a `commit` that started after
+//!   [`Store::enqueue`] returned has returned (SPEC §6.1: commit before acknowledging a local
+//!   update). `commit` is a group commit: concurrent callers share fsyncs.
+//! - **Atomic.** Every change (enqueue with its counters and coalescing, ack, dead letter,
+//!   purge) reaches sled in one batch, so a crash leaves the counters matching the queue.
+//! - **Memory does not grow with the backlog.** Reads visit a few chunks from the head,
+//!   counters are persisted (no scan at open), the write buffer is bounded by [`SPILL_AT`],
+//!   and caches are bounded by the number of hosts, targets and connections.
+//!
+//! # Layout
+//! Keys are documented in `keys.rs` and records in `codec.rs` (hand-written binary with a
+//! version byte). Queued writes are stored in *chunks*: one sled value holds consecutive
+//! writes of one host (those buffered between two spills, see `state.rs`), keyed by host and
+//! first seq, big-endian, so sled order is FIFO order. An acknowledgement moves the host's
+//! `acked_upto` watermark and removes the chunks it covers; a partly acknowledged chunk stays
+//! until the watermark passes its last write.
+
+mod codec;
+mod commit;
+mod dedupe;
+mod error;
+mod keys;
+mod open;
+mod outbox;
+mod state;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use codec::DecodeError;
+pub use error::StoreError;
+pub use open::{SEQ_GAP_AFTER_CRASH, Store};
+pub use state::SPILL_AT;
+pub use types::{ConnectionRecord, DeadLetter, HostStats, QueuedWrite};
+
+/// The sled tree of the sender side: queues, counters, connections, dead letters, epoch.
+pub const TREE_QUEUE: &str = "replication";
+
+/// The sled tree of the receiver side: highest applied seq per (sender, epoch).
+pub const TREE_APPLIED: &str = "replication_applied";

@@ -1,0 +1,89 @@
+//! A foreign WebBinder destination for tests: an XMPP client logged in under a MAC-ID JID that
+//! answers every incoming SOAP `Write` with a fault-free `WriteResponse` and records each item
+//! (target, value) in arrival order, so tests can check order and duplicates at the far end.
+
+use std::sync::{Arc, Mutex};
+
+use webbinder::soap::{DpData, ItemReply, Op, Reply, SoapBody, WriteResponse, parse_request};
+use webbinder::xmpp::session::{Client, ClientEvent};
+use webbinder::xmpp::stanza::{self, IqType};
+
+use super::Server;
+
+/// What the recorder saw: (target, value) per item, in order.
+pub type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+pub struct Recorder {
+    pub client: Arc<Client>,
+    pub seen: Seen,
+}
+
+impl Recorder {
+    /// Logs in as `mac` (resource `ilon`) and starts answering.
+    pub async fn start(server: &Server, mac: &str, password: &str) -> Recorder {
+        let (client, mut rx) = Client::start(server.client(mac, password, "ilon")).unwrap();
+        let client = Arc::new(client);
+        client
+            .wait_online(std::time::Duration::from_secs(20))
+            .await
+            .unwrap();
+        let seen: Seen = Arc::default();
+        let (c, s) = (client.clone(), seen.clone());
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                let ClientEvent::Stanza(el) = ev else {
+                    continue;
+                };
+                if el.name() == "presence" && el.get_attr("type") == Some("subscribe") {
+                    if let Some(from) = stanza::from(&el) {
+                        c.approve(&from);
+                    }
+                    continue;
+                }
+                if IqType::of(&el) != Some(IqType::Set) {
+                    continue;
+                }
+                let Some(env) = stanza::payload(&el) else {
+                    continue;
+                };
+                let Ok(req) = parse_request(env) else {
+                    continue;
+                };
+                let Op::Write(items) = req.op else { continue };
+                let mut replies = Vec::new();
+                {
+                    let mut seen = s.lock().unwrap();
+                    for i in &items {
+                        let value = i.formatted().map(|v| v.text.clone()).unwrap_or_default();
+                        seen.push((i.name.clone(), value));
+                        replies.push(ItemReply::Ok(DpData {
+                            name: i.name.clone(),
+                            annotation: None,
+                            hidden: None,
+                            alias_name: None,
+                            last_update: None,
+                            values: i.values.clone(),
+                            point_status: None,
+                            priority: i.priority,
+                        }));
+                    }
+                }
+                let answer =
+                    Reply::Write(WriteResponse { items: replies }).to_envelope(&Default::default());
+                c.send(stanza::iq_result(&el, Some(answer)));
+            }
+        });
+        Recorder { client, seen }
+    }
+
+    /// The values seen so far for `target`.
+    pub fn values(&self, target: &str) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _)| t == target)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
