@@ -152,7 +152,16 @@ async fn every_change_arrives_in_order_with_fan_out_and_internal(kind: Kind) {
     assert_eq!(st["queue_depth"], 0, "{st}");
     assert_eq!(st["status"], "online", "{st}");
     assert!(st["delivered"].as_u64().unwrap() >= 200, "{st}");
-    s.a.stop();
+    // `state` also works with the agent stopped, from the store on disk.
+    assert_eq!(s.a.stop(), Some(0));
+    let stopped = s.a.state_json();
+    assert_eq!(stopped["running"], false, "{stopped}");
+    let st = s.a.host_state("site-b");
+    assert_eq!(st["queue_depth"], 0, "{st}");
+    assert!(st["delivered"].as_u64().unwrap() >= 200, "{st}");
+    let (code, out, err) = s.a.cli(&["state"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("site-b") && out.contains("stopped"), "{out}");
 }
 
 async fn peer_offline_then_back_delivers_everything_in_order(kind: Kind) {

@@ -313,6 +313,27 @@ async fn send_command_acts_as_a_client_application(kind: Kind) {
     let (code, out, err) = s.agent.cli(&["send", "--file", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ReadResponse"), "{out}");
+    // `dp` goes through the admin endpoint.
+    let (code, out, err) = s
+        .agent
+        .cli(&["dp", "write", TEMP, "25.5", "--priority", "100"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("25.5"), "{out}");
+    let (code, out, err) = s.agent.cli(&["dp", "read", TEMP]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("25.5") && out.contains("priority 100"),
+        "{out}"
+    );
+    let (code, out, _) = s.agent.cli(&["dp", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Real Time Clock"), "{out}");
+    let (code, _, err) = s.agent.cli(&["dp", "write", TEMP, "hot"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("fault 11"), "{err}");
+    let (code, _, err) = s.agent.cli(&["dp", "read", "Net/LON/nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("fault 6"), "{err}");
     // The chat reply of a SmartServer.
     let (chat, mut rx) = Client::start(s.server.client(CLIENT, "pw-c", "chat")).unwrap();
     chat.wait_online(LOGIN).await.unwrap();
