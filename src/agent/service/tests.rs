@@ -14,6 +14,11 @@ fn now() -> SystemTime {
 }
 
 fn service() -> (Service, tempfile::TempDir) {
+    let (svc, _, dir) = service_with_db();
+    (svc, dir)
+}
+
+fn service_with_db() -> (Service, sled::Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::Config::new().path(dir.path()).open().unwrap();
     let table = Table::open(
@@ -39,7 +44,7 @@ fn service() -> (Service, tempfile::TempDir) {
         mac: Some("08-00-00-1A-7C-62".parse().unwrap()),
         started: now(),
     };
-    (Service::new(table, identity), dir)
+    (Service::new(table, identity), db, dir)
 }
 
 fn envelope_of(iq: &str) -> Element {
@@ -295,4 +300,44 @@ fn unparseable_envelopes_get_a_soap_fault_and_unknown_operations_too() {
         ResponseBody::Fault(f) => assert_eq!(f.string, err.to_string()),
         other => panic!("{other:?}"),
     }
+}
+
+fn seq_write(epoch: u64, first: u64, last: u64, values: &[&str]) -> String {
+    let items: String = values
+        .iter()
+        .map(|v| write_item(TEMP, v, "", None))
+        .collect();
+    format!(
+        r#"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><Header><p:messageProperties xmlns:p="http://wsdl.echelon.com/web_services_ns/ilon100/v4.0/message/"><seq xmlns="urn:webbinder:replication:1" epoch="{epoch}" first="{first}" last="{last}"/></p:messageProperties></Header><Body><Write xmlns="http://wsdl.echelon.com/web_services_ns/ilon100/v4.0/message/"><iLonItem>{items}</iLonItem></Write></Body></Envelope>"#
+    )
+}
+
+#[test]
+fn a_peer_batch_is_applied_once_and_replays_only_answered() {
+    let (svc, db, _d) = service_with_db();
+    let store = crate::store::Store::open(&db).unwrap();
+    let svc = svc.with_dedupe(store.clone());
+    let history = svc.table().subscribe();
+    let mut history = history;
+    let (h, body) = call(&svc, &seq_write(7, 1, 3, &["1.0", "2.0", "3.0"]));
+    assert!(h.wrote);
+    assert_eq!(items(body).fault_count, 0);
+    assert_eq!(store.applied_seq("pidgin@localhost", 7).unwrap(), Some(3));
+    // The same batch again (its answer was lost): answered, nothing applied.
+    let (_, body) = call(&svc, &seq_write(7, 1, 3, &["1.0", "2.0", "3.0"]));
+    assert_eq!(items(body).fault_count, 0);
+    // A re-batched retry overlapping what was applied: only 4 and 5 are new.
+    call(&svc, &seq_write(7, 2, 5, &["2.0", "3.0", "4.0", "5.0"]));
+    let mut applied = Vec::new();
+    while let Ok(ev) = history.try_recv() {
+        applied.push(ev.text);
+    }
+    assert_eq!(applied, vec!["1.0", "2.0", "3.0", "4.0", "5.0"]);
+    assert_eq!(store.applied_seq("pidgin@localhost", 7).unwrap(), Some(5));
+    // A replay of an old number in the same epoch is skipped...
+    call(&svc, &seq_write(7, 1, 1, &["9.0"]));
+    assert_eq!(svc.table().read(TEMP).unwrap().text(), "5.0");
+    // ...but another epoch (the sender's store was recreated) starts afresh.
+    call(&svc, &seq_write(8, 1, 1, &["9.0"]));
+    assert_eq!(svc.table().read(TEMP).unwrap().text(), "9.0");
 }
