@@ -111,8 +111,16 @@ pub fn client_config(config: &Config, resource: &str, as_agent: bool) -> ClientC
     }
 }
 
-/// Loads the binding directory as this agent sees it (its JID, its datapoint names).
+/// Loads the binding directory as this agent sees it (its JID, its datapoint names). A missing
+/// directory is an empty set (`run` creates it).
 pub fn load_bindings(config: &Config) -> Result<BindingSet, ConfigErrors> {
+    if !config.agent.bindings_dir.exists() {
+        return Ok(BindingSet {
+            hosts: Default::default(),
+            connections: Vec::new(),
+            files: Vec::new(),
+        });
+    }
     let own = config.xmpp.jid();
     let mut names: BTreeSet<String> = config.datapoints.iter().map(|d| d.name.clone()).collect();
     names.insert(RTC_NAME.to_owned());

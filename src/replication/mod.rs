@@ -476,6 +476,15 @@ impl Replicator {
         }
     }
 
+    fn session_online(&self) -> bool {
+        self.inner
+            .client
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|c| matches!(*c.link().borrow(), crate::xmpp::session::Link::Online(_)))
+    }
+
     fn set_status(&self, host: &str, f: impl FnOnce(&mut HostStatus)) {
         if let Some(h) = lock(&self.inner.hosts).get_mut(host) {
             f(&mut h.status);
@@ -517,6 +526,14 @@ impl Replicator {
             if let Err(e) = self.inner.store.commit().await {
                 warn!(error = %e, "commit before sending failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            if host.is_some() && !self.session_online() {
+                // Not an error of the host: wait for our session (its coming online wakes us).
+                tokio::select! {
+                    () = retry_now.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
                 continue;
             }
             let outcome = match &host {

@@ -1,7 +1,10 @@
-//! A foreign WebBinder destination for tests: an XMPP client logged in under a MAC-ID JID that
-//! answers every incoming SOAP `Write` with a fault-free `WriteResponse` and records each item
-//! (target, value) in arrival order, so tests can check order and duplicates at the far end.
+//! A WebBinder destination for tests: an XMPP client logged in under a MAC-ID JID that answers
+//! every incoming SOAP `Write` with a fault-free `WriteResponse` and records each item (target,
+//! value) in order, so tests can check order and duplicates at the far end. Like a receiving
+//! agent, it skips items whose `seq` it already recorded (SPEC §5), so what it records is what
+//! the sender delivered exactly once.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use webbinder::soap::{DpData, ItemReply, Op, Reply, SoapBody, WriteResponse, parse_request};
@@ -30,6 +33,7 @@ impl Recorder {
         let seen: Seen = Arc::default();
         let (c, s) = (client.clone(), seen.clone());
         tokio::spawn(async move {
+            let mut applied: HashMap<(String, u64), u64> = HashMap::new();
             while let Some(ev) = rx.recv().await {
                 let ClientEvent::Stanza(el) = ev else {
                     continue;
@@ -50,12 +54,29 @@ impl Recorder {
                     continue;
                 };
                 let Op::Write(items) = req.op else { continue };
+                let sender = stanza::from(&el)
+                    .map(|j| j.bare().to_string())
+                    .unwrap_or_default();
                 let mut replies = Vec::new();
                 {
                     let mut seen = s.lock().unwrap();
-                    for i in &items {
-                        let value = i.formatted().map(|v| v.text.clone()).unwrap_or_default();
-                        seen.push((i.name.clone(), value));
+                    for (n, i) in items.iter().enumerate() {
+                        let fresh = match req.header.seq {
+                            Some(seq) => {
+                                let key = (sender.clone(), seq.epoch);
+                                let number = seq.first + n as u64;
+                                let fresh = applied.get(&key).is_none_or(|a| number > *a);
+                                if fresh {
+                                    applied.insert(key, number);
+                                }
+                                fresh
+                            }
+                            None => true,
+                        };
+                        if fresh {
+                            let value = i.formatted().map(|v| v.text.clone()).unwrap_or_default();
+                            seen.push((i.name.clone(), value));
+                        }
                         replies.push(ItemReply::Ok(DpData {
                             name: i.name.clone(),
                             annotation: None,
