@@ -155,7 +155,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let replicator = Replicator::new(store.clone(), service.clone(), set);
     let (client, mut events) = Client::start(client_config(&config, &config.xmpp.resource, true))?;
     let client = Arc::new(client);
-    replicator.start(client.clone());
+    replicator.start(Some(client.clone()));
     info!(%jid, url = %config.xmpp.bosh_url(), state = %config.agent.state_dir.display(), "agent starting");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -8,6 +8,8 @@
 //! lost (e.g. across the receiver's session restart).
 
 pub mod policy;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -183,13 +185,13 @@ impl Replicator {
         }
     }
 
-    /// Starts delivering over `client` (remote hosts) and locally (internal connections).
-    pub fn start(&self, client: Arc<Client>) {
+    /// Starts delivering over `client` (remote hosts; `None`: internal connections only).
+    pub fn start(&self, client: Option<Arc<Client>>) {
         *self
             .inner
             .client
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(client);
+            .unwrap_or_else(PoisonError::into_inner) = client;
         self.ensure_senders();
         self.resync();
         let me = self.clone();
