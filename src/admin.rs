@@ -265,6 +265,25 @@ async fn metrics(State(a): State<Admin>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
+/// A datapoint name as the path of `/datapoints/{name}`: each `/`-separated segment
+/// percent-encoded (names hold spaces and other reserved characters).
+pub fn encode_name(name: &str) -> String {
+    name.split('/')
+        .map(|seg| {
+            seg.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// A Prometheus label value, escaped.
 fn label(s: &str) -> String {
     s.replace('\\', "\\\\")

@@ -375,6 +375,26 @@ struct RawDatapoint {
 ///
 /// [`ConfigErrors`] with a TOML syntax or type error (the first one only, as the parser stops
 /// there), or with every validation problem found.
+/// Checks one JID part (`node`, `resource`, anything else: domain) on its own: its normalised
+/// form, or why it is invalid in words an operator understands (config and binding files).
+pub(crate) fn check_jid_part(text: &str, part: &str) -> Result<Option<String>, String> {
+    let checked = match part {
+        "node" => Jid::new(Some(text), "localhost", None).map(|j| j.node().map(str::to_owned)),
+        "resource" => {
+            Jid::new(None, "localhost", Some(text)).map(|j| j.resource().map(str::to_owned))
+        }
+        _ => Jid::new(None, text, None).map(|j| Some(j.domain().to_owned())),
+    };
+    checked.map_err(|e| match e {
+        JidError::EmptyPart { .. } => "it is empty".to_owned(),
+        JidError::PartTooLong { len, .. } => {
+            format!("it is {len} bytes long, over the limit of 1023")
+        }
+        JidError::ForbiddenChar { ch, .. } => format!("it contains the forbidden character {ch:?}"),
+        other => other.to_string(),
+    })
+}
+
 pub fn parse_str(src: &str, origin: &Path) -> Result<Config, ConfigErrors> {
     parse_inner(src, origin, None)
 }
@@ -713,27 +733,9 @@ impl Validator<'_> {
         key: &str,
         part: &str,
     ) -> Option<String> {
-        let checked = match part {
-            "node" => Jid::new(Some(text), "localhost", None).map(|j| j.node().map(str::to_owned)),
-            "resource" => {
-                Jid::new(None, "localhost", Some(text)).map(|j| j.resource().map(str::to_owned))
-            }
-            _ => Jid::new(None, text, None).map(|j| Some(j.domain().to_owned())),
-        };
-        match checked {
-            Ok(Some(normalized)) => Some(normalized),
-            Ok(None) => None,
-            Err(e) => {
-                let problem = match e {
-                    JidError::EmptyPart { .. } => "it is empty".to_owned(),
-                    JidError::PartTooLong { len, .. } => {
-                        format!("it is {len} bytes long, over the limit of 1023")
-                    }
-                    JidError::ForbiddenChar { ch, .. } => {
-                        format!("it contains the forbidden character {ch:?}")
-                    }
-                    other => other.to_string(),
-                };
+        match check_jid_part(text, part) {
+            Ok(normalized) => normalized,
+            Err(problem) => {
                 self.error(
                     &value.span(),
                     format!(

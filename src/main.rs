@@ -334,22 +334,7 @@ fn state(path: &std::path::Path, json: bool) -> Result<ExitCode, ExitCode> {
 fn dp(path: &std::path::Path, cmd: DpCommand) -> Result<ExitCode, ExitCode> {
     use webbinder::admin::{DatapointJson, ErrorJson, WriteBody};
     let cfg = load(path)?;
-    let enc = |n: &str| {
-        n.split('/')
-            .map(|seg| {
-                seg.bytes()
-                    .map(|b| {
-                        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                            (b as char).to_string()
-                        } else {
-                            format!("%{b:02X}")
-                        }
-                    })
-                    .collect::<String>()
-            })
-            .collect::<Vec<_>>()
-            .join("/")
-    };
+    let enc = webbinder::admin::encode_name;
     let (method, url, body) = match &cmd {
         DpCommand::List => (reqwest::Method::GET, "/datapoints".to_owned(), None),
         DpCommand::Read { name } => (

@@ -17,7 +17,7 @@ use super::{
     Delivery, FileSummary, Format, Host,
 };
 use crate::config::{ConfigError, ConfigErrors, Position, syntax_error};
-use crate::xmpp::jid::{Jid, JidError, MacId};
+use crate::xmpp::jid::{Jid, MacId};
 
 // ---------------------------------------------------------------------------------------------
 // Raw serde types (phase 1)
@@ -563,25 +563,9 @@ impl<'a> Validator<'a> {
         part: &str,
     ) -> Option<String> {
         let text = value.get_ref();
-        let checked = if part == "resource" {
-            Jid::new(None, "localhost", Some(text)).map(|j| j.resource().map(str::to_owned))
-        } else {
-            Jid::new(None, text, None).map(|j| Some(j.domain().to_owned()))
-        };
-        match checked {
-            Ok(Some(normalized)) => Some(normalized),
-            Ok(None) => None,
-            Err(e) => {
-                let problem = match e {
-                    JidError::EmptyPart { .. } => "it is empty".to_owned(),
-                    JidError::PartTooLong { len, .. } => {
-                        format!("it is {len} bytes long, over the limit of 1023")
-                    }
-                    JidError::ForbiddenChar { ch, .. } => {
-                        format!("it contains the forbidden character {ch:?}")
-                    }
-                    other => other.to_string(),
-                };
+        match crate::config::check_jid_part(text, part) {
+            Ok(normalized) => normalized,
+            Err(problem) => {
                 self.error(
                     file,
                     &value.span(),

@@ -375,15 +375,7 @@ impl Replicator {
             if st.last_enqueued.as_ref() == Some(&dp.value) {
                 continue;
             }
-            let ev = ChangeEvent {
-                name: dp.name.clone(),
-                value: dp.value.clone(),
-                text: dp.text(),
-                priority: dp.priority,
-                point_status: dp.point_status,
-                at: dp.last_update,
-                source: UpdateSource::Initial,
-            };
+            let ev = current(dp, UpdateSource::Initial);
             match self.enqueue(c, &set, &ev) {
                 Ok(()) => {
                     st.last_enqueued = Some(dp.value.clone());
@@ -433,15 +425,7 @@ impl Replicator {
                     let Some(dp) = points.get(&c.source) else {
                         continue;
                     };
-                    let ev = ChangeEvent {
-                        name: dp.name.clone(),
-                        value: dp.value.clone(),
-                        text: dp.text(),
-                        priority: dp.priority,
-                        point_status: dp.point_status,
-                        at: dp.last_update,
-                        source: UpdateSource::Clock,
-                    };
+                    let ev = current(dp, UpdateSource::Clock);
                     if self.enqueue(c, &set, &ev).is_ok() {
                         st.last_enqueued = Some(dp.value.clone());
                         st.last_sent_at = Some(now);
@@ -679,6 +663,20 @@ impl Replicator {
         };
         self.settle(&host.name, run, &refused);
         Ok(())
+    }
+}
+
+/// A datapoint's current value as an update, for sends not caused by a table write (a new
+/// connection starting in step, a heartbeat).
+fn current(dp: &Datapoint, source: UpdateSource) -> ChangeEvent {
+    ChangeEvent {
+        name: dp.name.clone(),
+        value: dp.value.clone(),
+        text: dp.text(),
+        priority: dp.priority,
+        point_status: dp.point_status,
+        at: dp.last_update,
+        source,
     }
 }
 

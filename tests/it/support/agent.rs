@@ -266,23 +266,7 @@ pub async fn admin_write(port: u16, name: &str, value: &str) -> Result<(), Strin
     }
 }
 
-/// Percent-encodes a datapoint name for a URL path (keeping `/` separators).
-pub fn encode(name: &str) -> String {
-    name.split('/')
-        .map(|seg| {
-            seg.bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
+pub use webbinder::admin::encode_name as encode;
 
 fn signal(child: &Child, sig: &str) {
     let _ = Command::new("kill")
