@@ -20,8 +20,12 @@ const R_MAC: &str = "00-11-22-33-44-55";
 const SETTLE: Duration = Duration::from_secs(60);
 
 fn host(name: &str, mac: &str) -> String {
+    host_retrying(name, mac, "1s")
+}
+
+fn host_retrying(name: &str, mac: &str, retry: &str) -> String {
     format!(
-        "[[host]]\nname = \"{name}\"\nmac_id = \"{mac}\"\nretry_time = \"1s\"\nconnection_timeout = \"10s\"\n\n"
+        "[[host]]\nname = \"{name}\"\nmac_id = \"{mac}\"\nretry_time = \"{retry}\"\nconnection_timeout = \"10s\"\n\n"
     )
 }
 
@@ -323,7 +327,47 @@ async fn binding_files_hot_reload(kind: Kind) {
     );
 }
 
+/// With the default retry time of 120 s, B's presence coming back is what triggers delivery.
+async fn presence_of_a_returning_peer_triggers_delivery(kind: Kind) {
+    let server = Server::start(kind);
+    server.register(&[(A_MAC, "pw-a"), (B_MAC, "pw-b")]);
+    let mut a = Agent::new(&server, A_MAC, "pw-a", &[]);
+    a.write_binding(
+        "to-b.toml",
+        &(host_retrying("site-b", B_MAC, "120s") + &conn(TEMP_OUT, Some("site-b"), TEMP, "")),
+    );
+    let mut b = Agent::new(&server, B_MAC, "pw-b", &[]);
+    b.write_binding("b.toml", &host("site-a", A_MAC));
+    b.start();
+    a.start();
+    a.wait_online().await;
+    b.wait_online().await;
+    a.dp_write(TEMP_OUT, "1.0").await.unwrap();
+    eventually(SETTLE, "1.0 at B", || async {
+        (b.dp_read(TEMP).await.as_deref() == Some("1.0")).then_some(())
+    })
+    .await;
+    assert_eq!(b.stop(), Some(0));
+    a.dp_write(TEMP_OUT, "2.0").await.unwrap();
+    eventually(SETTLE, "site-b offline after a failed attempt", || async {
+        (a.host_state("site-b")["status"] == "offline").then_some(())
+    })
+    .await;
+    let back = std::time::Instant::now();
+    b.start();
+    eventually(SETTLE, "2.0 at B", || async {
+        (b.dp_read(TEMP).await.as_deref() == Some("2.0")).then_some(())
+    })
+    .await;
+    let took = back.elapsed();
+    assert!(
+        took < Duration::from_secs(60),
+        "delivered {took:?} after B came back: presence, not the 120 s retry"
+    );
+}
+
 both_servers!(
+    presence_of_a_returning_peer_triggers_delivery,
     every_change_arrives_in_order_with_fan_out_and_internal,
     peer_offline_then_back_delivers_everything_in_order,
     a_refused_write_is_dead_lettered_and_does_not_block,
