@@ -21,9 +21,9 @@
 //!
 //! # Layout
 //! Keys are documented in `keys.rs` and records in `codec.rs` (hand-written binary with a
-//! version byte). Queued writes are stored in *chunks*: one sled value holds consecutive
-//! writes of one host (those buffered between two spills, see `state.rs`), keyed by host and
-//! first seq, big-endian, so sled order is FIFO order. An acknowledgement moves the host's
+//! version byte). Queued writes are stored in *chunks*: one sled value holds up to
+//! [`CHUNK_MAX`] consecutive writes of one host (buffered together, see `state.rs`), keyed by
+//! host and first seq, big-endian, so sled order is FIFO order. An acknowledgement moves the host's
 //! `acked_upto` watermark and removes the chunks it covers; a partly acknowledged chunk stays
 //! until the watermark passes its last write.
 
@@ -43,7 +43,7 @@ mod tests;
 pub use codec::DecodeError;
 pub use error::StoreError;
 pub use open::{SEQ_GAP_AFTER_CRASH, Store};
-pub use state::SPILL_AT;
+pub use state::{CHUNK_MAX, SPILL_AT};
 pub use types::{ConnectionRecord, DeadLetter, HostStats, QueuedWrite};
 
 /// The sled tree of the sender side: queues, counters, connections, dead letters, epoch.

@@ -50,14 +50,16 @@ fn apply(
 
 impl Store {
     /// Adds a write to the end of `host`'s queue and returns its seq (never reused, also
-    /// across restarts). Synchronous and quick: meant to be called under the caller's mutex
-    /// for every local update.
+    /// across restarts). Synchronous and quick (no I/O on most calls): meant to be called under
+    /// the caller's mutex for every local update.
     ///
     /// The write is buffered in memory and reaches sled in one atomic batch together with the
     /// host's seq and depth counters and the connection's last enqueued value: at the next
-    /// [`commit`](Store::commit) (which makes it durable), at the next read or other change,
-    /// or when [`SPILL_AT`](super::SPILL_AT) writes are buffered. Nothing is durable before
-    /// `commit` returns.
+    /// [`commit`](Store::commit) or [`flush`](Store::flush) (which make it durable), at the
+    /// next read or other change through this store, or when [`SPILL_AT`](super::SPILL_AT)
+    /// writes are buffered. Nothing is durable before `commit` returns, and a bare sled
+    /// `Db::flush` does not include buffered writes: use the store's barrier (it flushes the
+    /// whole `Db`, so it also covers the datapoint table's writes).
     ///
     /// With `coalesce` ("latest" delivery), the write replaces the earlier "latest" write for
     /// the same (host, target) that is still queued, atomically; that leaves a gap in the

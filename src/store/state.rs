@@ -2,13 +2,15 @@
 //!
 //! Design: [`Store::enqueue`](super::Store::enqueue) only appends to the buffer of its host
 //! ([`Pending`]); [`State::spill`] later writes everything buffered, for all hosts, in ONE
-//! atomic sled batch: one chunk record per host (many writes in one sled key), the host
-//! counters, the coalescing index and the connections' last enqueued values. Why: a sled
-//! `apply_batch` costs about as much as 5 to 10 single inserts, and even one insert per write
-//! is too slow for the 100,000 enqueues/s target on 2 cores; one batch per up to
-//! [`SPILL_AT`] writes is well above it. Durability is unchanged: nothing is durable before
+//! atomic sled batch: the writes as chunks of up to [`CHUNK_MAX`] (many writes per sled key),
+//! the host counters, the coalescing index and the connections' last enqueued values.
+//!
+//! Why: measured on the 2-core reference machine, one `apply_batch` per enqueue gives
+//! 45,000-75,000/s and even one plain insert per write 85,000-145,000/s, so neither holds the
+//! 100,000/s target; one batch per [`SPILL_AT`] writes gives about ten times the target (and
+//! avoids a sled deadlock, see there). Durability is unchanged: nothing is durable before
 //! [`Store::commit`](super::Store::commit), which spills then flushes, and every read spills
-//! first so it sees every enqueued write. The buffer never holds more than [`SPILL_AT`]
+//! first, so it sees every enqueued write. The buffer never holds more than [`SPILL_AT`]
 //! writes, so memory does not grow with the backlog.
 //!
 //! Everything cached here is bounded by the number of hosts, targets and connections.
@@ -23,8 +25,23 @@ use super::error::StoreError;
 use super::keys::{self, HostKeys};
 use super::types::QueuedWrite;
 
-/// Buffered writes (all hosts together) that trigger a spill on the next enqueue.
-pub const SPILL_AT: usize = 32;
+/// Most writes (all hosts together) buffered in memory; the next enqueue spills them first.
+///
+/// Why 1024: every sled `apply_batch` seals sled's IO buffer twice, and each sealed buffer is
+/// one write + `sync_file_range` job on sled's IO thread pool. At one batch per 32 writes, a
+/// full-speed enqueue loop queued so many such jobs that sled 0.34.7 deadlocked in 9 of 53
+/// benchmark runs (its pool starves a file-truncation task that the writer waits for while
+/// holding the segment lock; spacejam/sled#1412). 1024 makes 32 times fewer batches. The
+/// buffer stays small (about 100 KiB of typical writes), whatever the backlog.
+pub const SPILL_AT: usize = 1024;
+
+/// Most writes in one chunk (one sled value).
+///
+/// Why 32: sled caches whole tree nodes, values included, and resident memory with a
+/// 1,000,000-write backlog rose from ~45 MiB (32 per chunk) to ~65 MiB (128) and ~100 MiB
+/// (256), against the 64 MiB target of SPEC §9. Smaller chunks mean more keys (raw sled with
+/// one key per write needed ~50 MiB).
+pub const CHUNK_MAX: usize = 32;
 
 /// Writes enqueued but not yet in sled, for one host, in seq order.
 #[derive(Debug, Default)]
@@ -69,15 +86,20 @@ impl Pending {
         }
     }
 
-    /// The live entries as one chunk, with the chunk's key seq (its first entry).
-    fn chunk(&self) -> Option<(u64, Vec<u8>)> {
-        let mut live = self.entries.iter().filter(|e| e.live).peekable();
-        let first = live.peek()?.seq;
-        let mut chunk = ChunkWriter::with_capacity(self.buf.len() + 12 * self.entries.len());
-        for e in live {
-            chunk.push(e.seq, &self.buf[e.start..e.end]);
-        }
-        Some((first, chunk.finish()))
+    /// The live entries as chunks of at most [`CHUNK_MAX`] entries, each with its key seq
+    /// (its first entry).
+    fn chunks(&self) -> Vec<(u64, Vec<u8>)> {
+        let live: Vec<&PendingEntry> = self.entries.iter().filter(|e| e.live).collect();
+        live.chunks(CHUNK_MAX)
+            .map(|group| {
+                let bytes: usize = group.iter().map(|e| e.end - e.start + 12).sum();
+                let mut chunk = ChunkWriter::with_capacity(bytes);
+                for e in group {
+                    chunk.push(e.seq, &self.buf[e.start..e.end]);
+                }
+                (group[0].seq, chunk.finish())
+            })
+            .collect()
     }
 
     fn clear(&mut self) {
@@ -338,7 +360,7 @@ impl State {
             if !hs.dirty {
                 continue;
             }
-            if let Some((first, chunk)) = hs.pending.chunk() {
+            for (first, chunk) in hs.pending.chunks() {
                 batch.insert(hs.keys.chunk(first), chunk);
             }
             if !hs.removals.is_empty() {

@@ -6,16 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::*;
 
-/// Opens sled, polling with a deadline: a just-dropped `Db` may hold sled's file lock for a
-/// moment while its flusher thread exits.
+/// Opens sled as the agent does, polling with a deadline: a just-dropped `Db` may hold
+/// sled's file lock for a moment while its flusher thread exits.
 fn open_db(path: &Path) -> sled::Db {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let config = sled::Config::new().path(path).cache_capacity(8 << 20);
     loop {
-        match sled::Config::new()
-            .path(path)
-            .cache_capacity(8 << 20)
-            .open()
-        {
+        match config.open() {
             Ok(db) => return db,
             Err(e) if std::time::Instant::now() < deadline => {
                 let _ = e;
