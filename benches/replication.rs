@@ -10,8 +10,7 @@
 //! `WB_BENCH_BACKLOG` (backlog writes, default 100000; SPEC: 1000000),
 //! `WB_BENCH_IDLE_SECS` (idle window, default 30), `WB_BENCH_LATENCY_GAPS_MS` (pause between
 //! latency samples, one series per value, default "100 10"; the first is the SPEC figure),
-//! `WB_BENCH_PHASES` (any of
-//! `idle latency sustained backlog`, default all).
+//! `WB_BENCH_PHASES` (any of `idle latency sustained backlog`, default all).
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;
@@ -227,7 +226,7 @@ async fn write_many(site: &Site, n: u64, writers: u64, mut sample: impl FnMut())
             }
         }));
     }
-    let all = futures_join(tasks);
+    let all = join_all(tasks);
     tokio::pin!(all);
     loop {
         tokio::select! {
@@ -237,7 +236,7 @@ async fn write_many(site: &Site, n: u64, writers: u64, mut sample: impl FnMut())
     }
 }
 
-async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+async fn join_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
     for t in tasks {
         t.await.expect("writer task");
     }
