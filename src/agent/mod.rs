@@ -151,7 +151,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mac = jid.node().and_then(|n| n.parse().ok());
     let service = Service::new(table.clone(), Identity { mac, started }).with_dedupe(store.clone());
     let allowed = Arc::new(RwLock::new(allowed_set(&config, &jid, &set)));
-    let hosts_now: Vec<Jid> = set.hosts.values().map(|h| h.jid.bare()).collect();
     let replicator = Replicator::new(store.clone(), service.clone(), set);
     let (client, mut events) = Client::start(client_config(&config, &config.xmpp.resource, true))?;
     let client = Arc::new(client);
@@ -237,9 +236,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     for h in replicator.bindings().hosts.values() {
                         client.subscribe(&h.jid);
                         subscribed.insert(h.jid.bare());
-                    }
-                    for h in &hosts_now {
-                        subscribed.insert(h.clone());
                     }
                     replicator.on_session_online();
                 }
