@@ -20,12 +20,10 @@ pub const CHAT_REPLY: &str = "I like that statement.";
 
 /// The decision for one stanza.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Hand the envelope to the SOAP service; answer with an iq result.
-    Soap {
-        request: Box<Element>,
-        envelope: Box<Element>,
-    },
+pub enum Action<'a> {
+    /// Hand the envelope (borrowed from the classified iq) to the SOAP service; answer with an
+    /// iq result.
+    Soap { envelope: &'a Element },
     /// Send these stanzas.
     Reply(Vec<Element>),
     /// Nothing to do.
@@ -34,7 +32,7 @@ pub enum Action {
 
 /// Decides what to do with `el`; `allowed` says whether a bare JID may use
 /// SOAP, chat and subscriptions (configured hosts and `allow`).
-pub fn classify(el: &Element, allowed: &dyn Fn(&Jid) -> bool) -> Action {
+pub fn classify<'a>(el: &'a Element, allowed: &dyn Fn(&Jid) -> bool) -> Action<'a> {
     let sender = stanza::from(el);
     let is_allowed = sender.as_ref().is_some_and(|j| allowed(&j.bare()));
     match el.name() {
@@ -64,7 +62,7 @@ pub fn classify(el: &Element, allowed: &dyn Fn(&Jid) -> bool) -> Action {
     }
 }
 
-fn classify_iq(el: &Element, is_allowed: bool) -> Action {
+fn classify_iq(el: &Element, is_allowed: bool) -> Action<'_> {
     let kind = IqType::of(el);
     if !matches!(kind, Some(IqType::Get | IqType::Set)) {
         return Action::Ignore; // results and errors belong to the session layer
@@ -94,15 +92,12 @@ fn classify_iq(el: &Element, is_allowed: bool) -> Action {
                 StanzaError::bad_request("expected <iq type='set'> carrying a SOAP 1.1 Envelope"),
             );
         }
-        return Action::Soap {
-            request: Box::new(el.clone()),
-            envelope: Box::new(payload.clone()),
-        };
+        return Action::Soap { envelope: payload };
     }
     error(el, StanzaError::service_unavailable())
 }
 
-fn error(el: &Element, e: StanzaError) -> Action {
+fn error(el: &Element, e: StanzaError) -> Action<'static> {
     Action::Reply(vec![stanza::iq_error(el, &e)])
 }
 

@@ -304,14 +304,12 @@ fn on_stanza(
                 client.send(s);
             }
         }
-        Action::Soap { request, envelope } => {
-            let from = stanza::from(&request)
-                .map(|j| j.to_string())
-                .unwrap_or_default();
-            let id = request.get_attr("id").unwrap_or_default().to_owned();
+        Action::Soap { envelope } => {
+            let from = stanza::from(el).map(|j| j.to_string()).unwrap_or_default();
+            let id = el.get_attr("id").unwrap_or_default().to_owned();
             let span = info_span!("soap", %from, %id);
-            let handled = span.in_scope(|| service.handle(&envelope, &from, SystemTime::now()));
-            let reply = stanza::iq_result(&request, Some(handled.envelope));
+            let handled = span.in_scope(|| service.handle(envelope, &from, SystemTime::now()));
+            let reply = stanza::iq_result(el, Some(handled.envelope));
             if !handled.wrote {
                 client.send(reply);
                 return;
