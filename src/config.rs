@@ -33,6 +33,10 @@ const DEFAULT_PORT: u16 = 5280;
 const DEFAULT_BOSH_PATH: &str = "/http-bind";
 /// Default `xmpp.resource` (SPEC §3): what a SmartServer binds.
 const DEFAULT_RESOURCE: &str = "ilon";
+/// Default `xmpp.max_stanza_size`: ejabberd's stock limit (Prosody's c2s default is the same).
+pub const DEFAULT_MAX_STANZA_SIZE: usize = 256 * 1024;
+/// Smallest accepted `xmpp.max_stanza_size`: room for a full 100-item batch of small values.
+const MIN_MAX_STANZA_SIZE: usize = 16 * 1024;
 /// Default `xmpp.wait`: how long the connection manager may hold an idle BOSH request.
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 /// Default `agent.bindings` (SPEC §3).
@@ -113,6 +117,9 @@ pub struct XmppConfig {
     /// BOSH `wait`: the longest the connection manager holds an idle request (default 60 s),
     /// a whole number of seconds.
     pub wait: Duration,
+    /// The connection manager's largest accepted stanza in bytes (default 256 KiB, ejabberd's
+    /// stock `max_stanza_size`). Outgoing batches and answers are sized below it (SPEC §5).
+    pub max_stanza_size: usize,
     jid: Jid,
     password_pos: Position,
 }
@@ -338,6 +345,7 @@ struct RawXmpp {
     resource: Option<Spanned<String>>,
     allow_plain: Option<bool>,
     wait: Option<Spanned<String>>,
+    max_stanza_size: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -644,11 +652,28 @@ impl Validator<'_> {
                 }
             }),
         };
+        let max_stanza_size = match &raw.max_stanza_size {
+            None => Some(DEFAULT_MAX_STANZA_SIZE),
+            Some(m) => match usize::try_from(*m.get_ref()) {
+                Ok(n) if n >= MIN_MAX_STANZA_SIZE => Some(n),
+                _ => {
+                    self.error(
+                        &m.span(),
+                        format!(
+                            "xmpp.max_stanza_size {} must be at least {MIN_MAX_STANZA_SIZE} bytes",
+                            m.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
         let password = self.password(&raw, &header);
 
         let (server, port, bosh_path, domain, user, resource, wait, password) = (
             server?, port?, bosh_path?, domain?, user?, resource?, wait?, password?,
         );
+        let max_stanza_size = max_stanza_size?;
         let jid = match Jid::new(Some(&user), &domain, Some(&resource)) {
             Ok(jid) => jid,
             Err(e) => {
@@ -670,6 +695,7 @@ impl Validator<'_> {
             password_source,
             allow_plain: raw.allow_plain.unwrap_or(false),
             wait,
+            max_stanza_size,
             jid,
             password_pos,
         })
@@ -1164,6 +1190,7 @@ direction = "in"            # in | out | in_out (default in_out)
                 password_source: PasswordSource::File(PathBuf::from("/etc/webbinder/secret")),
                 allow_plain: false,
                 wait: Duration::from_secs(60),
+                max_stanza_size: 262_144,
                 jid: "08-00-00-1a-7c-62@localhost/ilon".parse().unwrap(),
                 password_pos: Position { line: 8, col: 17 },
             },
