@@ -1819,7 +1819,7 @@ direction = "in"            # in | out | in_out (default in_out)
             format!(
                 "{ORIGIN}:6:1: xmpp: unknown field `pasword`, expected one of `server`, `port`, \
                  `bosh_path`, `tls`, `domain`, `user`, `password_file`, `password_env`, \
-                 `password`, `resource`, `allow_plain`, `wait`"
+                 `password`, `resource`, `allow_plain`, `wait`, `max_stanza_size`"
             )
         );
         assert_eq!(
