@@ -4,13 +4,18 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, watch};
+use tracing::{debug, warn};
 
 use crate::datapoints::clock::iso8601_utc;
 use crate::datapoints::{Datapoint, UpdateSource, WriteFault, WriteRequest};
@@ -31,6 +36,8 @@ pub struct Admin {
     pub client: Arc<Client>,
     pub reloads: Arc<ReloadStats>,
     pub jid: String,
+    /// The binding directory watcher, as `/health` shows it.
+    pub watcher: watch::Receiver<Part>,
 }
 
 /// A datapoint as JSON (`GET /datapoints`, `dp list|read|write`).
@@ -92,21 +99,139 @@ pub fn router(admin: Admin) -> Router {
         .with_state(admin)
 }
 
-/// Serves until `shutdown` resolves.
+/// Connections served at once. Beyond it a connection is accepted and closed at once, so that
+/// a flood can never take the descriptors the XMPP session and the store need.
+const MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send a request's headers (slowloris, half-open sockets).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest any one connection lives, request body and answer included.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+
+/// Serves until `shutdown` resolves: one request per connection (the CLI and scrapers open a
+/// connection per request), at most [`MAX_CONNECTIONS`] at once, each bounded in time.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     admin: Admin,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(admin))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(admin);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut shedding = false;
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors or a transient error: do not spin on it.
+                warn!(error = %e, "admin endpoint: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            if !shedding {
+                warn!(
+                    limit = MAX_CONNECTIONS,
+                    "admin endpoint: too many connections; refusing new ones until some end"
+                );
+                shedding = true;
+            }
+            continue;
+        };
+        shedding = false;
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Ok(Err(e)) = tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
+                debug!(error = %e, "admin connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// One part of the agent in `/health`: fine or not, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub ok: bool,
+    /// A word for the state, e.g. `online`, `connecting`, `writable`, `watching`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Part {
+    pub fn ok(state: &str) -> Part {
+        Part {
+            ok: true,
+            state: state.to_owned(),
+            reason: None,
+        }
+    }
+
+    pub fn failing(state: &str, reason: impl Into<String>) -> Part {
+        Part {
+            ok: false,
+            state: state.to_owned(),
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// `GET /health` (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` when every part is, else `degraded`.
+    pub status: String,
+    pub jid: String,
+    /// Whether the XMPP session is up (kept for scripts that read only this).
+    pub online: bool,
+    pub xmpp: Part,
+    pub store: Part,
+    pub bindings: Part,
+}
+
+fn xmpp_part(link: &Link) -> Part {
+    match link {
+        Link::Online(_) => Part::ok("online"),
+        Link::Connecting => Part::failing("connecting", "logging in to the XMPP server"),
+        Link::Offline(reason) => Part::failing("offline", reason.clone()),
+        Link::Stopped(reason) => Part::failing(
+            "stopped",
+            reason
+                .clone()
+                .unwrap_or_else(|| "the client stopped".to_owned()),
+        ),
+    }
 }
 
 async fn health(State(a): State<Admin>) -> Response {
-    let online = matches!(*a.client.link().borrow(), Link::Online(_));
-    axum::Json(serde_json::json!({ "status": "ok", "jid": a.jid, "online": online }))
-        .into_response()
+    let xmpp = xmpp_part(&a.client.link().borrow());
+    let store = Part::ok("writable");
+    let bindings = a.watcher.borrow().clone();
+    let fine = xmpp.ok && store.ok && bindings.ok;
+    let health = Health {
+        status: if fine { "ok" } else { "degraded" }.to_owned(),
+        jid: a.jid.clone(),
+        online: xmpp.state == "online",
+        xmpp,
+        store,
+        bindings,
+    };
+    let code = if fine {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(health)).into_response()
 }
 
 async fn state(State(a): State<Admin>) -> Response {

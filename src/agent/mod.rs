@@ -11,10 +11,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::MissedTickBehavior;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::admin::{self, Admin, ReloadStats};
+use crate::admin::{self, Admin, Part, ReloadStats};
 use crate::bindings::{self, BindingSet, DirWatch};
 use crate::config::{Config, ConfigErrors};
 use crate::datapoints::{RTC_NAME, Table, TableError};
@@ -134,6 +135,14 @@ pub fn load_bindings(config: &Config) -> Result<BindingSet, ConfigErrors> {
 /// Runs the agent until `shutdown` resolves (SIGINT/SIGTERM in `main`), then terminates the
 /// BOSH session cleanly and flushes the store.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+    // First of all: from here on SIGHUP re-reads the binding files instead of killing us.
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!(error = %e, "SIGHUP cannot be handled; it will stop the agent");
+            None
+        }
+    };
     let jid = config.xmpp.jid();
     if !config.agent.bindings_dir.exists() {
         std::fs::create_dir_all(&config.agent.bindings_dir).map_err(|source| {
@@ -159,12 +168,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let reloads = Arc::new(ReloadStats::default());
+    let mut watch = match DirWatch::new(&config.agent.bindings_dir, Duration::from_millis(200)) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!(error = %e, "binding files will not be hot-reloaded");
+            None
+        }
+    };
+    let (_watcher_tx, watcher_rx) = tokio::sync::watch::channel(watcher_part(&watch));
     if let Some(addr) = config.agent.admin {
         let admin = Admin {
             replicator: replicator.clone(),
             client: client.clone(),
             reloads: reloads.clone(),
             jid: jid.to_string(),
+            watcher: watcher_rx,
         };
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -180,13 +198,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         });
         info!(%addr, "admin endpoint listening");
     }
-    let mut watch = match DirWatch::new(&config.agent.bindings_dir, Duration::from_millis(200)) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            warn!(error = %e, "binding files will not be hot-reloaded");
-            None
-        }
-    };
     let mut subscribed: HashSet<Jid> = HashSet::new();
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -203,7 +214,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     warn!(error = %e, "real time clock not updated");
                 }
             }
-            () = changed(&mut watch) => {
+            why = reload_requested(&mut watch, &mut hup) => {
+                info!(why, "reloading binding files");
                 match load_bindings(&config) {
                     Ok(set) => {
                         let n = (set.hosts.len(), set.connections.len());
@@ -257,11 +269,38 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     outcome.and(flushed)
 }
 
-/// Resolves when the binding directory changed; never without a watcher.
-async fn changed(watch: &mut Option<DirWatch>) {
+/// The binding watcher as `/health` shows it.
+fn watcher_part(watch: &Option<DirWatch>) -> Part {
     match watch {
-        Some(w) => w.changed().await,
-        None => std::future::pending().await,
+        Some(_) => Part::ok("watching"),
+        None => Part::failing(
+            "off",
+            "the binding directory cannot be watched; send SIGHUP to reload",
+        ),
+    }
+}
+
+/// Resolves, saying why, when the binding files should be re-read: the directory changed, or
+/// the operator sent SIGHUP (the classic "reload your configuration").
+async fn reload_requested(watch: &mut Option<DirWatch>, hup: &mut Option<Signal>) -> &'static str {
+    let changed = async {
+        match watch {
+            Some(w) => w.changed().await,
+            None => std::future::pending().await,
+        }
+    };
+    let hangup = async {
+        let got = match hup {
+            Some(s) => s.recv().await,
+            None => None,
+        };
+        if got.is_none() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = changed => "the binding directory changed",
+        () = hangup => "SIGHUP",
     }
 }
 

@@ -143,13 +143,29 @@ allow = [{allow}]
 
     /// Starts `webbinder run` (appending to its log).
     pub fn start(&mut self) {
+        self.start_limited(None);
+    }
+
+    /// Starts `webbinder run` with at most `fds` open file descriptors (`ulimit -n`), as on a
+    /// host with the common default of 1024, when given.
+    pub fn start_limited(&mut self, fds: Option<u32>) {
         assert!(self.child.is_none(), "agent already running");
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_webbinder"))
+        let mut cmd = match fds {
+            None => Command::new(env!("CARGO_BIN_EXE_webbinder")),
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_webbinder"));
+                c
+            }
+        };
+        let child = cmd
             .arg("--config")
             .arg(self.config_path())
             .arg("run")
@@ -188,6 +204,18 @@ allow = [{allow}]
         }
     }
 
+    /// Sends signal `sig` (e.g. "HUP") to the running agent.
+    pub fn signal(&self, sig: &str) {
+        if let Some(child) = &self.child {
+            signal(child, sig);
+        }
+    }
+
+    /// The process id of the running agent.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process is still alive.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
@@ -218,6 +246,25 @@ impl Agent {
         let resp = reqwest::get(url).await.ok()?;
         let v: serde_json::Value = resp.json().await.ok()?;
         v.get("value")?.as_str().map(str::to_owned)
+    }
+
+    /// `GET /health`: the HTTP status and the JSON body, or `None` when it does not answer.
+    pub async fn health(&self) -> Option<(u16, serde_json::Value)> {
+        let resp = reqwest::Client::new()
+            .get(self.admin_url("/health"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
+        let status = resp.status().as_u16();
+        Some((status, resp.json().await.ok()?))
+    }
+
+    /// A counter or gauge of `/metrics` (`name` with its labels, as printed), if present.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
     /// Waits until `/health` says the agent is online.
