@@ -105,8 +105,15 @@ pub async fn serve(
 
 async fn health(State(a): State<Admin>) -> Response {
     let online = matches!(*a.client.link().borrow(), Link::Online(_));
-    axum::Json(serde_json::json!({ "status": "ok", "jid": a.jid, "online": online }))
-        .into_response()
+    let store = a.replicator.store().health();
+    let code = if store.writable {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let status = if store.writable { "ok" } else { "degraded" };
+    let body = serde_json::json!({ "status": status, "jid": a.jid, "online": online, "store": store });
+    (code, axum::Json(body)).into_response()
 }
 
 async fn state(State(a): State<Admin>) -> Response {

@@ -31,9 +31,12 @@ mod codec;
 mod commit;
 mod dedupe;
 mod error;
+mod health;
 mod keys;
 mod open;
 mod outbox;
+mod recovery;
+mod stall;
 mod state;
 mod types;
 
@@ -42,7 +45,10 @@ mod tests;
 
 pub use codec::DecodeError;
 pub use error::StoreError;
+pub use health::StoreHealth;
 pub use open::{SEQ_GAP_AFTER_CRASH, Store};
+pub use recovery::{RECOVERY_INTERVAL, StoreUser};
+pub use stall::STALL_AFTER;
 pub use state::{CHUNK_MAX, SPILL_AT};
 pub use types::{ConnectionRecord, DeadLetter, HostStats, QueuedWrite};
 
