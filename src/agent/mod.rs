@@ -156,7 +156,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     drop(db);
     store.attach(Arc::new(table.clone()));
     let state_dir = config.agent.state_dir.clone();
-    store.enable_recovery(move || sled_config(&state_dir).open());
+    store.enable_recovery(config.agent.state_dir.clone(), move || {
+        sled_config(&state_dir).open()
+    });
     let mac = jid.node().and_then(|n| n.parse().ok());
     let service = Service::new(table.clone(), Identity { mac, started }).with_dedupe(store.clone());
     let allowed = Arc::new(RwLock::new(allowed_set(&config, &jid, &set)));

@@ -98,4 +98,13 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    /// A test write next to the store failed: there is no room yet.
+    #[error("cannot write {path}")]
+    NoSpace {
+        /// The probe file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -57,6 +57,9 @@ pub(crate) struct Inner {
     /// Test hook: the next flush fails as on a full disk.
     #[cfg(test)]
     pub(crate) fail_next_flush: std::sync::atomic::AtomicBool,
+    /// Test hook: every flush first sleeps this many milliseconds (a stall).
+    #[cfg(test)]
+    pub(crate) flush_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The store's two sled trees (cheap handles).
@@ -164,6 +167,10 @@ impl Inner {
     pub(crate) fn spill_and_flush(&self) -> Result<(), StoreError> {
         let tree = self.tree()?;
         #[cfg(test)]
+        std::thread::sleep(std::time::Duration::from_millis(
+            self.flush_delay_ms.load(std::sync::atomic::Ordering::SeqCst),
+        ));
+        #[cfg(test)]
         if self
             .fail_next_flush
             .swap(false, std::sync::atomic::Ordering::SeqCst)
@@ -259,6 +266,8 @@ impl Store {
                 crashed: std::sync::atomic::AtomicBool::new(false),
                 #[cfg(test)]
                 fail_next_flush: std::sync::atomic::AtomicBool::new(false),
+                #[cfg(test)]
+                flush_delay_ms: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }

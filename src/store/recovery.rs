@@ -18,6 +18,8 @@
 //! were not flushed vanish with the old `Db` (none was acknowledged). What a peer already
 //! received of them is the window every crash has (SPEC §6.5).
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -27,11 +29,22 @@ use super::error::StoreError;
 use super::health::{Failure, describe};
 use super::open::{Inner, Store};
 
+#[cfg(test)]
+mod tests;
+
 /// How often a failed store tries to re-open.
 pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Opens the sled `Db` again (the same path and settings as at start).
-pub type Opener = Box<dyn Fn() -> Result<sled::Db, sled::Error> + Send + Sync>;
+/// Bytes a re-open attempt first writes (and removes) next to the store, so that a full disk
+/// costs a small file write per attempt, not a whole sled recovery.
+pub const PROBE_BYTES: usize = 256 * 1024;
+
+/// How to open the sled `Db` again: its directory (for the space probe) and the same
+/// settings as at start.
+pub(crate) struct Opener {
+    dir: PathBuf,
+    open: Box<dyn Fn() -> Result<sled::Db, sled::Error> + Send + Sync>,
+}
 
 /// Something else that keeps data in the store's sled `Db` (the datapoint table), told about
 /// flushes, failures and re-opens so that it never shows what is not durable.
@@ -60,9 +73,13 @@ impl Store {
     /// and its users, then drop the `Db`.
     pub fn enable_recovery(
         &self,
+        dir: impl Into<PathBuf>,
         open: impl Fn() -> Result<sled::Db, sled::Error> + Send + Sync + 'static,
     ) {
-        *self.inner.opener() = Some(Box::new(open));
+        *self.inner.opener() = Some(Opener {
+            dir: dir.into(),
+            open: Box::new(open),
+        });
         if !self.is_writable() {
             spawn_recovery(&self.inner);
         }
@@ -98,12 +115,13 @@ impl Inner {
     fn try_recover(self: &Arc<Inner>) -> Result<(), StoreError> {
         let db = {
             let opener = self.opener();
-            let Some(open) = opener.as_ref() else {
+            let Some(opener) = opener.as_ref() else {
                 return Err(StoreError::Unavailable {
                     reason: "no way to re-open the store was given".to_owned(),
                 });
             };
-            open().map_err(|source| StoreError::Reopen { source })?
+            probe_space(&opener.dir)?;
+            (opener.open)().map_err(|source| StoreError::Reopen { source })?
         };
         let (trees, state) = self.reload(&db)?;
         for user in self.users().iter() {
@@ -127,6 +145,19 @@ impl Inner {
         info!(down = %down, "store re-opened: writable again");
         Ok(())
     }
+}
+
+/// Writes, fsyncs and removes [`PROBE_BYTES`] in `dir`: whether there is room to write again.
+fn probe_space(dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join(".webbinder-space-probe");
+    let written = std::fs::File::create(&path).and_then(|mut f| {
+        f.write_all(&vec![0; PROBE_BYTES])?;
+        f.sync_all()
+    });
+    let removed = std::fs::remove_file(&path);
+    written
+        .and(removed)
+        .map_err(|source| StoreError::NoSpace { path, source })
 }
 
 /// Starts the recovery loop on the current tokio runtime, if there is one and an opener was

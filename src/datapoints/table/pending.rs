@@ -15,6 +15,9 @@ use super::{Datapoint, TREE_NAME, Table, restore};
 use crate::datapoints::clock::RTC_NAME;
 use crate::store::StoreUser;
 
+#[cfg(test)]
+mod tests;
+
 /// Points written since their last durable state.
 #[derive(Debug, Default)]
 pub(super) struct Pending {
@@ -22,8 +25,18 @@ pub(super) struct Pending {
     points: BTreeMap<String, (Datapoint, u64)>,
     /// The mark of the next write (marks order writes).
     next_mark: u64,
-    /// The flush in progress: its generation, and the first mark it does not cover.
-    flushing: Option<(u64, u64)>,
+    /// The flush in progress.
+    flushing: Option<Flushing>,
+}
+
+/// What a flush covers.
+#[derive(Debug)]
+struct Flushing {
+    generation: u64,
+    /// The first mark it does not cover.
+    upto: u64,
+    /// The state of every pending point when it started: durable once it succeeds.
+    states: BTreeMap<String, Datapoint>,
 }
 
 impl Pending {
@@ -40,14 +53,21 @@ impl Pending {
         }
     }
 
-    /// Points whose last write the flush covered are durable.
+    /// The flush succeeded: a point not written since it started is durable; one written
+    /// since has the state it had then as its last durable one.
     fn flushed(&mut self, generation: u64) {
-        let Some((g, upto)) = self.flushing.take() else {
+        let Some(mut f) = self.flushing.take_if(|f| f.generation == generation) else {
             return;
         };
-        if g == generation {
-            self.points.retain(|_, (_, mark)| *mark >= upto);
-        }
+        self.points.retain(|name, (durable, mark)| {
+            if *mark < f.upto {
+                return false;
+            }
+            if let Some(state) = f.states.remove(name) {
+                *durable = state;
+            }
+            true
+        });
     }
 }
 
@@ -59,16 +79,29 @@ impl Table {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records `dp`'s state before a write that was just persisted (not yet durable).
+    /// Records `dp`'s state before a write that was just persisted (not yet durable). The
+    /// clock is left out: it is rewritten every second and never committed on its own.
     pub(super) fn note_pending(&self, dp: &Datapoint) {
-        self.pending().note(dp);
+        if dp.name != RTC_NAME {
+            self.pending().note(dp);
+        }
     }
 }
 
 impl StoreUser for Table {
     fn flush_started(&self, generation: u64) {
+        let points = self.lock();
         let mut p = self.pending();
-        p.flushing = Some((generation, p.next_mark));
+        let states = p
+            .points
+            .keys()
+            .filter_map(|name| points.get(name).map(|dp| (name.clone(), dp.clone())))
+            .collect();
+        p.flushing = Some(Flushing {
+            generation,
+            upto: p.next_mark,
+            states,
+        });
     }
 
     fn flush_succeeded(&self, generation: u64) {
