@@ -112,7 +112,8 @@ async fn health(State(a): State<Admin>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let status = if store.writable { "ok" } else { "degraded" };
-    let body = serde_json::json!({ "status": status, "jid": a.jid, "online": online, "store": store });
+    let body =
+        serde_json::json!({ "status": status, "jid": a.jid, "online": online, "store": store });
     (code, axum::Json(body)).into_response()
 }
 

@@ -78,7 +78,9 @@ pub enum AgentError {
 /// Opens the state store with a small page cache: memory must not grow with the backlog
 /// (SPEC §9: 20 MB idle).
 pub fn open_store(path: &std::path::Path) -> Result<sled::Db, AgentError> {
-    sled_config(path).open().map_err(|source| AgentError::OpenStore {
+    sled_config(path)
+        .open()
+        .map_err(|source| AgentError::OpenStore {
             path: path.to_owned(),
             source,
         })

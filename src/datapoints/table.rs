@@ -9,7 +9,10 @@
 //! It does **not** parse SOAP, format `UCPTlastUpdate` or decide what is sent where: the SOAP
 //! layer maps requests to [`WriteRequest`]s and [`WriteFault`]s to `<fault>` items, and the
 //! replication layer consumes the events. It never flushes sled by itself: callers group
-//! commits with [`Table::flush`] before they acknowledge.
+//! commits (the store's `commit`) before they acknowledge. Attached to the store as a
+//! `StoreUser`, it undoes writes whose commit failed and reloads when the store re-opens
+//! (`table/pending.rs`), so a value that is not on disk is never shown for long: only between
+//! the write and its commit, as with any write.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -76,9 +76,7 @@ impl Stalls {
 
     /// A flush ended; returns its duration if it was a stall.
     pub(crate) fn finished(&self, generation: u64) -> Option<Duration> {
-        self.lock()
-            .finished(generation, Instant::now())
-            .map(round)
+        self.lock().finished(generation, Instant::now()).map(round)
     }
 }
 

@@ -15,6 +15,13 @@
 //!   update). `commit` is a group commit: concurrent callers share fsyncs.
 //! - **Atomic.** Every change (enqueue with its counters and coalescing, ack, dead letter,
 //!   purge) reaches sled in one batch, so a crash leaves the counters matching the queue.
+//! - **Fails safe, recovers by itself.** When a commit fails (e.g. a full disk) the store
+//!   stops writing, [`Store::health`] says why and since when, and users of the same `Db`
+//!   ([`StoreUser`], the datapoint table) undo what is not durable; nothing that was not
+//!   flushed stays visible or queued. Once there is room it re-opens sled (which keeps a
+//!   failed write's error for good) and writes again, without a restart (`recovery.rs`).
+//! - **Stalls are seen.** A commit that runs longer than [`STALL_AFTER`] is logged as an
+//!   error once and counted ([`Store::commit_stalls_total`], [`Store::health`]).
 //! - **Memory does not grow with the backlog.** Reads visit a few chunks from the head,
 //!   counters are persisted (no scan at open), the write buffer is bounded by [`SPILL_AT`],
 //!   and caches are bounded by the number of hosts, targets and connections.

@@ -8,8 +8,8 @@ use super::codec::{self, HostRecord};
 use super::commit::Commits;
 use super::error::StoreError;
 use super::health::{Condition, Stalls};
-use super::recovery::{Opener, StoreUser};
 use super::keys::{self, EPOCH_KEY, SESSION_KEY};
+use super::recovery::{Opener, StoreUser};
 use super::state::State;
 use super::{TREE_APPLIED, TREE_QUEUE};
 
@@ -168,7 +168,8 @@ impl Inner {
         let tree = self.tree()?;
         #[cfg(test)]
         std::thread::sleep(std::time::Duration::from_millis(
-            self.flush_delay_ms.load(std::sync::atomic::Ordering::SeqCst),
+            self.flush_delay_ms
+                .load(std::sync::atomic::Ordering::SeqCst),
         ));
         #[cfg(test)]
         if self

@@ -183,7 +183,6 @@ async fn full_disk_refuses_writes_hides_them_and_recovers_without_restart(kind: 
     .await;
     assert_eq!(value, "24.5");
     agent.stop();
-    if std::env::var("DISK_LOG").is_ok() { eprintln!("{}", agent.log()); }
     drop(mount);
 }
 

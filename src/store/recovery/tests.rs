@@ -78,7 +78,11 @@ fn site(dir: &Path, recover: bool) -> (Store, Table) {
 async fn wait_writable(store: &Store) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !store.is_writable() {
-        assert!(Instant::now() < deadline, "not writable: {:?}", store.health());
+        assert!(
+            Instant::now() < deadline,
+            "not writable: {:?}",
+            store.health()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

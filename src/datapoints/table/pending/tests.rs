@@ -4,8 +4,8 @@
 use std::time::SystemTime;
 
 use super::super::{DatapointConfig, Direction, TREE_NAME, Table, UpdateSource, WriteRequest};
-use crate::datapoints::record::Record;
 use crate::datapoints::clock::RTC_NAME;
+use crate::datapoints::record::Record;
 use crate::datapoints::snvt::DpType;
 use crate::store::StoreUser;
 
