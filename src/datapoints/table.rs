@@ -352,6 +352,11 @@ struct Inner {
     tree: RwLock<Option<sled::Tree>>,
     /// The last durable state of points written since (locked after `points`).
     pending: Mutex<Pending>,
+    /// Tells the store when sled refuses a write (set by `Store::attach`).
+    reporter: RwLock<Option<crate::store::FailureReporter>>,
+    /// Test hook: the next sled insert fails as on a full disk.
+    #[cfg(test)]
+    fail_next_persist: std::sync::atomic::AtomicBool,
     events: broadcast::Sender<ChangeEvent>,
     observer: RwLock<Option<Observer>>,
 }
@@ -419,6 +424,9 @@ impl Table {
                 points: Mutex::new(points),
                 tree: RwLock::new(Some(tree)),
                 pending: Mutex::new(Pending::default()),
+                reporter: RwLock::new(None),
+                #[cfg(test)]
+                fail_next_persist: std::sync::atomic::AtomicBool::new(false),
                 events,
                 observer: RwLock::new(None),
             }),
@@ -642,12 +650,33 @@ impl Table {
                     .to_owned(),
             ));
         };
+        #[cfg(test)]
+        if self
+            .inner
+            .fail_next_persist
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let e = sled::Error::Io(std::io::Error::from_raw_os_error(28));
+            return Err(self.refused(name, e));
+        }
         tree.insert(name.as_bytes(), record.encode())
             .map(|_| ())
-            .map_err(|e| {
-                warn!(name, error = %e, "cannot persist datapoint value; datapoint unchanged");
-                WriteFault::command_failed(name, format!("cannot persist the value: {e}"))
-            })
+            .map_err(|e| self.refused(name, e))
+    }
+
+    /// sled refused a write: it is failing, which the store must know at once.
+    fn refused(&self, name: &str, e: sled::Error) -> WriteFault {
+        warn!(name, error = %e, "cannot persist datapoint value; datapoint unchanged");
+        let fault = WriteFault::command_failed(name, format!("cannot persist the value: {e}"));
+        let reporter = self
+            .inner
+            .reporter
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(r) = reporter.as_ref() {
+            r.report(TREE_NAME, &format!("write datapoint {name:?}"), e);
+        }
+        fault
     }
 }
 

@@ -60,11 +60,59 @@ pub trait StoreUser: Send + Sync {
     fn store_failed(&self);
     /// The `Db` was opened again: take new handles and reload from it.
     fn store_reopened(&self, db: &sled::Db) -> Result<(), String>;
+    /// Called once by [`Store::attach`]: how to tell the store that sled failed for this user.
+    fn attached(&self, reporter: FailureReporter) {
+        let _ = reporter;
+    }
+}
+
+/// Lets a [`StoreUser`] report a sled error of its own (e.g. an insert refused because sled
+/// failed in its background flush), so that the store fails (and `/health` says so) without
+/// waiting for the next commit. Holds no strong reference to the store.
+#[derive(Clone)]
+pub struct FailureReporter {
+    inner: Weak<Inner>,
+}
+
+impl FailureReporter {
+    /// sled failed with `source` while the user was `action` on its `tree`. The store marks
+    /// itself failed at once; the undo (which calls back into the users) runs on another
+    /// thread, so this may be called under the user's own locks.
+    pub fn report(&self, tree: &'static str, action: &str, source: sled::Error) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let cause = StoreError::Sled {
+            tree,
+            action: action.to_owned(),
+            source,
+        };
+        if !inner.mark_failed(&cause) {
+            return;
+        }
+        let undo = move || inner.undo_and_recover();
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn_blocking(undo);
+            }
+            Err(_) => {
+                if let Err(e) = std::thread::Builder::new()
+                    .name("store-fail".to_owned())
+                    .spawn(undo)
+                {
+                    warn!(error = %e, "cannot start the store's undo thread");
+                }
+            }
+        }
+    }
 }
 
 impl Store {
     /// Registers a user of the same `Db`; see [`StoreUser`].
     pub fn attach(&self, user: Arc<dyn StoreUser>) {
+        user.attached(FailureReporter {
+            inner: Arc::downgrade(&self.inner),
+        });
         self.inner.users_mut().push(user);
     }
 
@@ -90,10 +138,17 @@ impl Inner {
     /// A commit failed with `cause`: stop writing, make users roll back, drop the `Db`'s
     /// handles and start recovering. Does nothing if the store is failed already.
     pub(crate) fn fail(self: &Arc<Inner>, cause: &StoreError) {
+        if self.mark_failed(cause) {
+            self.undo_and_recover();
+        }
+    }
+
+    /// Records the failure (health shows it at once); false if the store was failed already.
+    fn mark_failed(&self, cause: &StoreError) -> bool {
         {
             let mut condition = self.condition_mut();
             if condition.failure.is_some() {
-                return;
+                return false;
             }
             condition.failure = Some(Failure {
                 error: describe(cause),
@@ -104,6 +159,10 @@ impl Inner {
             error = %describe(cause),
             "store is not writable: writes are refused until it can be re-opened"
         );
+        true
+    }
+
+    fn undo_and_recover(self: &Arc<Inner>) {
         for user in self.users().iter() {
             user.store_failed();
         }

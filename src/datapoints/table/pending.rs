@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::{Datapoint, TREE_NAME, Table, restore};
 use crate::datapoints::clock::RTC_NAME;
-use crate::store::StoreUser;
+use crate::store::{FailureReporter, StoreUser};
 
 #[cfg(test)]
 mod tests;
@@ -88,6 +88,16 @@ impl Table {
     }
 }
 
+impl Table {
+    /// Test hook: the next sled insert fails as on a full disk.
+    #[cfg(test)]
+    pub(crate) fn fail_next_persist(&self) {
+        self.inner
+            .fail_next_persist
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl StoreUser for Table {
     fn flush_started(&self, generation: u64) {
         let points = self.lock();
@@ -125,6 +135,14 @@ impl StoreUser for Table {
             undone,
             "store failed: datapoint writes that are not on disk are undone; writes are refused"
         );
+    }
+
+    fn attached(&self, reporter: FailureReporter) {
+        *self
+            .inner
+            .reporter
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reporter);
     }
 
     fn store_reopened(&self, db: &sled::Db) -> Result<(), String> {

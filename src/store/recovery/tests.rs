@@ -181,3 +181,29 @@ async fn a_slow_commit_is_shown_while_it_stalls_and_counted_once() {
     store.commit().await.unwrap();
     assert_eq!(store.commit_stalls_total(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_insert_fails_the_store_at_once_without_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, table) = site(dir.path(), true);
+    // A value written but not yet committed, then an insert sled refuses (as when its
+    // background flush hit a full disk): the store fails before any commit.
+    table
+        .write(WriteRequest::new(TEMP, "22", UpdateSource::Admin))
+        .unwrap();
+    table.fail_next_persist();
+    let w = table.write(WriteRequest::new(TEMP, "23", UpdateSource::Admin));
+    assert_eq!(w.map_err(|f| f.code), Err(12));
+    let h = store.health();
+    assert!(!h.writable, "{h:?}");
+    assert!(h.error.unwrap_or_default().contains("datapoints"));
+    // The undo runs on another thread: 22 was never committed, so it goes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while temp(&table) != "20.00" {
+        assert!(Instant::now() < deadline, "22 is still shown");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    wait_writable(&store).await;
+    update(&table, &store, "24").await.unwrap();
+    assert_eq!(temp(&table), "24.00");
+}
