@@ -15,9 +15,13 @@ use webbinder::xmpp::session::Client;
 
 use crate::both_servers;
 use crate::support::agent::{Agent, TEMP, eventually, read_env, soap, value_in, write_env};
+use crate::support::recorder::Recorder;
 use crate::support::{Kind, Server};
 
 const A_MAC: &str = "08-00-00-1A-7C-62";
+/// A recording peer fed by every change of `TEMP`: what it receives was replicated.
+const R_MAC: &str = "00-11-22-33-44-55";
+const R_TARGET: &str = "R:temp";
 const CLIENT: &str = "pidgin";
 const TEMP_FMT: &str = "#0000000000000000[0].SNVT_temp";
 /// The state filesystem's size: room for sled's files with a margin, small enough to fill fast.
@@ -95,12 +99,21 @@ async fn soap_read(client: &Client, agent: &Agent) -> String {
 
 async fn full_disk_refuses_writes_hides_them_and_recovers_without_restart(kind: Kind) {
     let server = Server::start(kind);
-    server.register(&[(A_MAC, "secret-a"), (CLIENT, "pw-c")]);
+    server.register(&[(A_MAC, "secret-a"), (CLIENT, "pw-c"), (R_MAC, "pw-r")]);
     let mut agent = Agent::new(&server, A_MAC, "secret-a", &[CLIENT]);
     let state = agent.path().join("state");
     let Some(mount) = Mount::tmpfs(&state, FS_SIZE) else {
         return;
     };
+    let rec = Recorder::start(&server, R_MAC, "pw-r").await;
+    agent.write_binding(
+        "rec.toml",
+        &format!(
+            "[[host]]\nname = \"rec\"\nmac_id = \"{R_MAC}\"\nretry_time = \"1s\"\n\
+             connection_timeout = \"10s\"\n\n[[connection]]\nsource = \"{TEMP}\"\n\
+             host = \"rec\"\ntarget = \"{R_TARGET}\"\n"
+        ),
+    );
     agent.start();
     let (client, _events) = Client::start(server.client(CLIENT, "pw-c", "app")).unwrap();
     client.wait_online(Duration::from_secs(20)).await.unwrap();
@@ -170,6 +183,18 @@ async fn full_disk_refuses_writes_hides_them_and_recovers_without_restart(kind: 
     let (code, h) = health(&agent).await;
     assert_eq!(code, 200, "healthy again: {h}");
     assert_eq!(h["store"]["writable"], true, "{h}");
+    // Nothing refused was replicated; what was acknowledged after recovery was.
+    let seen = eventually(Duration::from_secs(60), "24.5 at the peer", || async {
+        let v = rec.values(R_TARGET);
+        (v.last().map(String::as_str) == Some("24.5")).then_some(v)
+    })
+    .await;
+    let same = |a: &str, b: &str| a.parse::<f64>().ok() == b.parse::<f64>().ok();
+    assert!(
+        !seen.iter().any(|v| same(v, &refused) || same(v, "41.0")),
+        "a refused value was replicated: {seen:?}"
+    );
+    assert!(seen.iter().any(|v| same(v, "23.5")), "{seen:?}");
 
     // What was acknowledged after recovery is durable: it survives a restart.
     assert_eq!(agent.stop(), Some(0), "clean stop:\n{}", agent.log());
