@@ -20,6 +20,7 @@ use tracing::{debug, warn};
 use crate::datapoints::clock::iso8601_utc;
 use crate::datapoints::{Datapoint, UpdateSource, WriteFault, WriteRequest};
 use crate::replication::{LATENCY_BUCKETS, Replicator};
+use crate::store::StoreHealth;
 use crate::xmpp::session::{Client, Link};
 
 /// Binding reload counters, shown in `/metrics`.
@@ -186,8 +187,27 @@ impl Part {
     }
 }
 
+/// The store in `/health`: the common fields and its own detail (writable, stalls...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StorePart {
+    #[serde(flatten)]
+    pub part: Part,
+    #[serde(flatten)]
+    pub detail: StoreHealth,
+}
+
+fn store_part(detail: StoreHealth) -> StorePart {
+    let part = match (&detail.error, detail.commit_stalled_ms) {
+        (Some(e), _) if !detail.writable => Part::failing("failed", e.clone()),
+        _ if !detail.writable => Part::failing("failed", "the store does not write"),
+        (_, Some(ms)) => Part::failing("stalled", format!("a commit has not finished for {ms} ms")),
+        _ => Part::ok("writable"),
+    };
+    StorePart { part, detail }
+}
+
 /// `GET /health` (SPEC §7).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Health {
     /// `ok` when every part is, else `degraded`.
     pub status: String,
@@ -195,7 +215,7 @@ pub struct Health {
     /// Whether the XMPP session is up (kept for scripts that read only this).
     pub online: bool,
     pub xmpp: Part,
-    pub store: Part,
+    pub store: StorePart,
     pub bindings: Part,
 }
 
@@ -215,9 +235,9 @@ fn xmpp_part(link: &Link) -> Part {
 
 async fn health(State(a): State<Admin>) -> Response {
     let xmpp = xmpp_part(&a.client.link().borrow());
-    let store = Part::ok("writable");
+    let store = store_part(a.replicator.store().health());
     let bindings = a.watcher.borrow().clone();
-    let fine = xmpp.ok && store.ok && bindings.ok;
+    let fine = xmpp.ok && store.part.ok && bindings.ok;
     let health = Health {
         status: if fine { "ok" } else { "degraded" }.to_owned(),
         jid: a.jid.clone(),
@@ -369,6 +389,11 @@ async fn metrics(State(a): State<Admin>) -> Response {
             "webbinder_reconnects_total",
             "XMPP session re-establishments.",
             st.reconnects.load(Ordering::Relaxed),
+        ),
+        (
+            "webbinder_store_commit_stalls_total",
+            "Store commits that took longer than the stall bound (sled stall).",
+            store.commit_stalls_total(),
         ),
         (
             "webbinder_binding_reloads_total",

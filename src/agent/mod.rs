@@ -79,14 +79,19 @@ pub enum AgentError {
 /// Opens the state store with a small page cache: memory must not grow with the backlog
 /// (SPEC §9: 20 MB idle).
 pub fn open_store(path: &std::path::Path) -> Result<sled::Db, AgentError> {
-    sled::Config::new()
-        .path(path)
-        .cache_capacity(8 * 1024 * 1024)
+    sled_config(path)
         .open()
         .map_err(|source| AgentError::OpenStore {
             path: path.to_owned(),
             source,
         })
+}
+
+/// The sled settings of the state store (also used to re-open it after a failed commit).
+fn sled_config(path: &std::path::Path) -> sled::Config {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(8 * 1024 * 1024)
 }
 
 /// The XMPP client settings of `config`'s account under `resource`.
@@ -157,6 +162,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let store = Store::open(&db)?;
     let started = SystemTime::now();
     let table = Table::open(&db, config.datapoints.clone(), started)?;
+    // Why: after a failed commit (a full disk) the store re-opens sled by itself, which needs
+    // every handle of the old `Db` gone; the store and the table keep theirs swappable.
+    drop(db);
+    store.attach(Arc::new(table.clone()));
+    let state_dir = config.agent.state_dir.clone();
+    store.enable_recovery(config.agent.state_dir.clone(), move || {
+        sled_config(&state_dir).open()
+    });
     let mac = jid.node().and_then(|n| n.parse().ok());
     let service = Service::new(table.clone(), Identity { mac, started }).with_dedupe(store.clone());
     let allowed = Arc::new(RwLock::new(allowed_set(&config, &jid, &set)));

@@ -9,7 +9,10 @@
 //! It does **not** parse SOAP, format `UCPTlastUpdate` or decide what is sent where: the SOAP
 //! layer maps requests to [`WriteRequest`]s and [`WriteFault`]s to `<fault>` items, and the
 //! replication layer consumes the events. It never flushes sled by itself: callers group
-//! commits with [`Table::flush`] before they acknowledge.
+//! commits (the store's `commit`) before they acknowledge. Attached to the store as a
+//! `StoreUser`, it undoes writes whose commit failed and reloads when the store re-opens
+//! (`table/pending.rs`), so a value that is not on disk is never shown for long: only between
+//! the write and its commit, as with any write.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,8 +30,11 @@ use super::record::Record;
 use super::snvt::{DpType, DpValue, ValueError};
 use super::status::PointStatus;
 
+mod pending;
 #[cfg(test)]
 mod tests;
+
+use pending::Pending;
 
 /// The sled tree that holds the last written value of every datapoint (layout in `record.rs`).
 pub const TREE_NAME: &str = "datapoints";
@@ -324,6 +330,9 @@ pub enum TableError {
         #[source]
         source: sled::Error,
     },
+    /// The store is failed and re-opening (see `Store::health`).
+    #[error("the datapoint table cannot write: the store is not writable")]
+    Unavailable,
 }
 
 /// The datapoint table: a cheaply cloneable, thread-safe handle (all clones share one table).
@@ -339,7 +348,15 @@ struct Inner {
     // Design: one lock over all points; a write holds it across the observer call, the sled
     // insert and the broadcast, so observer order = apply order = event order.
     points: Mutex<BTreeMap<String, Datapoint>>,
-    tree: sled::Tree,
+    /// `None` while the store is failed and re-opening (see `pending.rs`).
+    tree: RwLock<Option<sled::Tree>>,
+    /// The last durable state of points written since (locked after `points`).
+    pending: Mutex<Pending>,
+    /// Tells the store when sled refuses a write (set by `Store::attach`).
+    reporter: RwLock<Option<crate::store::FailureReporter>>,
+    /// Test hook: the next sled insert fails as on a full disk.
+    #[cfg(test)]
+    fail_next_persist: std::sync::atomic::AtomicBool,
     events: broadcast::Sender<ChangeEvent>,
     observer: RwLock<Option<Observer>>,
 }
@@ -405,7 +422,11 @@ impl Table {
         Ok(Table {
             inner: Arc::new(Inner {
                 points: Mutex::new(points),
-                tree,
+                tree: RwLock::new(Some(tree)),
+                pending: Mutex::new(Pending::default()),
+                reporter: RwLock::new(None),
+                #[cfg(test)]
+                fail_next_persist: std::sync::atomic::AtomicBool::new(false),
                 events,
                 observer: RwLock::new(None),
             }),
@@ -518,6 +539,7 @@ impl Table {
             text,
         };
         self.persist(&dp.name, &record)?;
+        self.note_pending(dp);
         dp.value = value;
         dp.priority = priority;
         dp.last_update = now;
@@ -554,6 +576,7 @@ impl Table {
                 text: dp.text(),
             };
             self.persist(name, &record)?;
+            self.note_pending(dp);
             debug!(name, previous = dp.priority, "datapoint priority reset");
             dp.priority = DEFAULT_PRIORITY;
         }
@@ -579,10 +602,19 @@ impl Table {
     /// Writes only insert; callers group-commit with this before acknowledging (SPEC §6.1).
     /// Blocking: from async code, run it in `spawn_blocking`.
     pub fn flush(&self) -> Result<usize, TableError> {
+        let Some(tree) = self.tree() else {
+            return Err(TableError::Unavailable);
+        };
+        tree.flush().map_err(|source| TableError::Flush { source })
+    }
+
+    /// The sled tree, unless the store is failed.
+    fn tree(&self) -> Option<sled::Tree> {
         self.inner
             .tree
-            .flush()
-            .map_err(|source| TableError::Flush { source })
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Datapoint>> {
@@ -610,14 +642,41 @@ impl Table {
     }
 
     fn persist(&self, name: &str, record: &Record) -> Result<(), WriteFault> {
-        self.inner
-            .tree
-            .insert(name.as_bytes(), record.encode())
+        let Some(tree) = self.tree() else {
+            debug!(name, "store not writable; datapoint unchanged");
+            return Err(WriteFault::command_failed(
+                name,
+                "the store is not writable (disk full or failing); the value is not recorded"
+                    .to_owned(),
+            ));
+        };
+        #[cfg(test)]
+        if self
+            .inner
+            .fail_next_persist
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let e = sled::Error::Io(std::io::Error::from_raw_os_error(28));
+            return Err(self.refused(name, e));
+        }
+        tree.insert(name.as_bytes(), record.encode())
             .map(|_| ())
-            .map_err(|e| {
-                warn!(name, error = %e, "cannot persist datapoint value; datapoint unchanged");
-                WriteFault::command_failed(name, format!("cannot persist the value: {e}"))
-            })
+            .map_err(|e| self.refused(name, e))
+    }
+
+    /// sled refused a write: it is failing, which the store must know at once.
+    fn refused(&self, name: &str, e: sled::Error) -> WriteFault {
+        warn!(name, error = %e, "cannot persist datapoint value; datapoint unchanged");
+        let fault = WriteFault::command_failed(name, format!("cannot persist the value: {e}"));
+        let reporter = self
+            .inner
+            .reporter
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(r) = reporter.as_ref() {
+            r.report(TREE_NAME, &format!("write datapoint {name:?}"), e);
+        }
+        fault
     }
 }
 

@@ -10,6 +10,7 @@
 //! waiting cannot wedge the others.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::watch;
@@ -17,6 +18,7 @@ use tracing::warn;
 
 use super::error::StoreError;
 use super::open::{Inner, Store};
+use super::stall;
 
 /// The group-commit state of one store.
 pub(crate) struct Commits {
@@ -109,7 +111,18 @@ impl Store {
     /// Synchronous durability barrier for code outside async contexts (shutdown, the CLI):
     /// writes the buffer and fsyncs on the calling thread, without group commit.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.spill_and_flush()
+        let result = self.inner.spill_and_flush();
+        if let Err(e) = &result {
+            fail_on(&self.inner, e);
+        }
+        result
+    }
+}
+
+/// A flush failed: unless the store is failed already, stop writing and recover.
+fn fail_on(inner: &Arc<Inner>, error: &StoreError) {
+    if !matches!(error, StoreError::Unavailable { .. }) {
+        inner.fail(error);
     }
 }
 
@@ -119,6 +132,11 @@ fn spawn_flusher(inner: Arc<Inner>) {
     let guard = FlusherGuard { inner: Some(inner) };
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => {
+            if let Some(inner) = &guard.inner
+                && !inner.stalls.driver.swap(true, Ordering::SeqCst)
+            {
+                stall::spawn_driver(inner, &handle);
+            }
             handle.spawn_blocking(move || guard.run());
         }
         Err(_) => {
@@ -153,6 +171,11 @@ impl FlusherGuard {
                 c.started += 1;
                 c.started
             };
+            let users = inner.users();
+            for user in &users {
+                user.flush_started(generation);
+            }
+            inner.stalls.started(generation);
             let failure = match catch_unwind(AssertUnwindSafe(|| inner.spill_and_flush())) {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(Arc::new(e)),
@@ -160,8 +183,23 @@ impl FlusherGuard {
                     reason: "the flush panicked".to_owned(),
                 })),
             };
-            if let Some(error) = &failure {
-                warn!(%error, generation, "store commit failed");
+            if let Some(took) = inner.stalls.finished(generation) {
+                warn!(
+                    generation,
+                    took = %humantime::format_duration(took),
+                    "store commit finished after stalling"
+                );
+            }
+            match &failure {
+                None => {
+                    for user in &users {
+                        user.flush_succeeded(generation);
+                    }
+                }
+                Some(error) => {
+                    warn!(%error, generation, "store commit failed");
+                    fail_on(&inner, error);
+                }
             }
             inner.commits.done.send_replace(Done {
                 generation,

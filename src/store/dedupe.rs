@@ -13,7 +13,7 @@ impl Store {
         let key = keys::applied(sender, epoch)?;
         let Some(bytes) = self
             .inner
-            .applied
+            .applied()?
             .get(&key)
             .map_err(|source| StoreError::Sled {
                 tree: TREE_APPLIED,
@@ -38,7 +38,7 @@ impl Store {
     pub fn set_applied_seq(&self, sender: &str, epoch: u64, seq: u64) -> Result<(), StoreError> {
         let key = keys::applied(sender, epoch)?;
         self.inner
-            .applied
+            .applied()?
             .insert(key, &codec::encode_u64(seq))
             .map(|_| ())
             .map_err(|source| StoreError::Sled {

@@ -84,4 +84,27 @@ pub enum StoreError {
         /// The host.
         host: String,
     },
+    /// The store does not write now (a commit failed, e.g. the disk is full) and is
+    /// re-opening itself; nothing is accepted until it is writable again.
+    #[error("the store is not writable ({reason}); it re-opens itself once it can")]
+    Unavailable {
+        /// Why, and since when.
+        reason: String,
+    },
+    /// Opening the sled database again failed (still full, or an old handle is still alive).
+    #[error("cannot re-open the store")]
+    Reopen {
+        /// The sled error.
+        #[source]
+        source: sled::Error,
+    },
+    /// A test write next to the store failed: there is no room yet.
+    #[error("cannot write {path}")]
+    NoSpace {
+        /// The probe file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }

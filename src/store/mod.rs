@@ -15,6 +15,13 @@
 //!   update). `commit` is a group commit: concurrent callers share fsyncs.
 //! - **Atomic.** Every change (enqueue with its counters and coalescing, ack, dead letter,
 //!   purge) reaches sled in one batch, so a crash leaves the counters matching the queue.
+//! - **Fails safe, recovers by itself.** When a commit fails (e.g. a full disk) the store
+//!   stops writing, [`Store::health`] says why and since when, and users of the same `Db`
+//!   ([`StoreUser`], the datapoint table) undo what is not durable; nothing that was not
+//!   flushed stays visible or queued. Once there is room it re-opens sled (which keeps a
+//!   failed write's error for good) and writes again, without a restart (`recovery.rs`).
+//! - **Stalls are seen.** A commit that runs longer than [`STALL_AFTER`] is logged as an
+//!   error once and counted ([`Store::commit_stalls_total`], [`Store::health`]).
 //! - **Memory does not grow with the backlog.** Reads visit a few chunks from the head,
 //!   counters are persisted (no scan at open), the write buffer is bounded by [`SPILL_AT`],
 //!   and caches are bounded by the number of hosts, targets and connections.
@@ -31,9 +38,12 @@ mod codec;
 mod commit;
 mod dedupe;
 mod error;
+mod health;
 mod keys;
 mod open;
 mod outbox;
+mod recovery;
+mod stall;
 mod state;
 mod types;
 
@@ -42,7 +52,10 @@ mod tests;
 
 pub use codec::DecodeError;
 pub use error::StoreError;
+pub use health::StoreHealth;
 pub use open::{SEQ_GAP_AFTER_CRASH, Store};
+pub use recovery::{FailureReporter, PROBE_BYTES, RECOVERY_INTERVAL, StoreUser};
+pub use stall::STALL_AFTER;
 pub use state::{CHUNK_MAX, SPILL_AT};
 pub use types::{ConnectionRecord, DeadLetter, HostStats, QueuedWrite};
 

@@ -1,13 +1,15 @@
 //! Opening and closing the store: trees, epoch, and the clean-shutdown marker.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use tracing::{info, warn};
 
 use super::codec::{self, HostRecord};
 use super::commit::Commits;
 use super::error::StoreError;
+use super::health::{Condition, Stalls};
 use super::keys::{self, EPOCH_KEY, SESSION_KEY};
+use super::recovery::{Opener, StoreUser};
 use super::state::State;
 use super::{TREE_APPLIED, TREE_QUEUE};
 
@@ -40,28 +42,146 @@ impl std::fmt::Debug for Store {
 }
 
 pub(crate) struct Inner {
-    pub(crate) tree: sled::Tree,
-    pub(crate) applied: sled::Tree,
+    /// The sled handles; `None` while the store is failed (see `recovery.rs`).
+    trees: RwLock<Option<Trees>>,
     pub(crate) epoch: u64,
     pub(crate) state: Mutex<State>,
     pub(crate) commits: Commits,
+    pub(crate) stalls: Stalls,
+    condition: Mutex<Condition>,
+    users: Mutex<Vec<Arc<dyn StoreUser>>>,
+    opener: Mutex<Option<Opener>>,
     /// Test hook: skip the clean close on drop, as if the process had been killed.
     #[cfg(test)]
     pub(crate) crashed: std::sync::atomic::AtomicBool,
+    /// Test hook: the next flush fails as on a full disk.
+    #[cfg(test)]
+    pub(crate) fail_next_flush: std::sync::atomic::AtomicBool,
+    /// Test hook: every flush first sleeps this many milliseconds (a stall).
+    #[cfg(test)]
+    pub(crate) flush_delay_ms: std::sync::atomic::AtomicU64,
+}
+
+/// The store's two sled trees (cheap handles).
+#[derive(Clone)]
+pub(crate) struct Trees {
+    tree: sled::Tree,
+    applied: sled::Tree,
+}
+
+fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Inner {
     /// Locks the in-memory state. A panic elsewhere while it was held does not make the store
     /// unusable: the state is only changed after sled accepted the matching batch.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        relock(&self.state)
+    }
+
+    /// The queue tree, or why the store cannot be used now.
+    pub(crate) fn tree(&self) -> Result<sled::Tree, StoreError> {
+        self.trees().map(|t| t.tree)
+    }
+
+    /// The de-duplication tree, or why the store cannot be used now.
+    pub(crate) fn applied(&self) -> Result<sled::Tree, StoreError> {
+        self.trees().map(|t| t.applied)
+    }
+
+    fn trees(&self) -> Result<Trees, StoreError> {
+        let trees = self.trees.read().unwrap_or_else(PoisonError::into_inner);
+        match trees.as_ref() {
+            Some(t) => Ok(t.clone()),
+            None => Err(StoreError::Unavailable {
+                reason: self.condition().failure.map_or_else(
+                    || "the store is closed".to_owned(),
+                    |f| {
+                        format!(
+                            "since {}: {}",
+                            humantime::format_rfc3339_seconds(f.since),
+                            f.error
+                        )
+                    },
+                ),
+            }),
+        }
+    }
+
+    /// Drops the sled handles (the store fails every operation until [`Inner::install`]).
+    pub(crate) fn release(&self) {
+        let old = self
+            .trees
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(old);
+    }
+
+    /// Takes new sled handles and the state loaded with them.
+    pub(crate) fn install(&self, trees: Trees, state: State) {
+        *self.lock() = state;
+        *self.trees.write().unwrap_or_else(PoisonError::into_inner) = Some(trees);
+    }
+
+    /// Loads the store from a re-opened `db` (as after a crash), checking it is the same one.
+    pub(crate) fn reload(&self, db: &sled::Db) -> Result<(Trees, State), StoreError> {
+        let loaded = load(db)?;
+        if loaded.epoch != self.epoch {
+            return Err(StoreError::Unavailable {
+                reason: format!(
+                    "the re-opened store has epoch {}, not {}: it is another store",
+                    loaded.epoch, self.epoch
+                ),
+            });
+        }
+        Ok((loaded.trees, loaded.state))
+    }
+
+    pub(crate) fn condition(&self) -> Condition {
+        let c = relock(&self.condition);
+        Condition {
+            failure: c.failure.clone(),
+            recoveries: c.recoveries,
+        }
+    }
+
+    pub(crate) fn condition_mut(&self) -> MutexGuard<'_, Condition> {
+        relock(&self.condition)
+    }
+
+    pub(crate) fn users(&self) -> Vec<Arc<dyn StoreUser>> {
+        relock(&self.users).clone()
+    }
+
+    pub(crate) fn users_mut(&self) -> MutexGuard<'_, Vec<Arc<dyn StoreUser>>> {
+        relock(&self.users)
+    }
+
+    pub(crate) fn opener(&self) -> MutexGuard<'_, Option<Opener>> {
+        relock(&self.opener)
     }
 
     /// Writes the buffer to sled and fsyncs.
     pub(crate) fn spill_and_flush(&self) -> Result<(), StoreError> {
-        self.lock().spill(&self.tree)?;
-        self.tree
-            .flush()
+        let tree = self.tree()?;
+        #[cfg(test)]
+        std::thread::sleep(std::time::Duration::from_millis(
+            self.flush_delay_ms
+                .load(std::sync::atomic::Ordering::SeqCst),
+        ));
+        #[cfg(test)]
+        if self
+            .fail_next_flush
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::Flush {
+                source: sled::Error::Io(std::io::Error::from_raw_os_error(28)),
+            });
+        }
+        self.lock().spill(&tree)?;
+        tree.flush()
             .map(|_| ())
             .map_err(|source| StoreError::Flush { source })
     }
@@ -70,21 +190,31 @@ impl Inner {
 impl Drop for Inner {
     /// Closes cleanly: writes the buffer, marks the session closed and flushes.
     fn drop(&mut self) {
+        self.stalls.wake.notify_one();
         #[cfg(test)]
         if self.crashed.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
+        let Some(trees) = self
+            .trees
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        let tree = trees.tree;
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Err(error) = state.spill(&self.tree) {
+        if let Err(error) = state.spill(&tree) {
             warn!(%error, "cannot write buffered queue entries while closing the store");
             return;
         }
         let closed = codec::encode_session(false, state.floor);
-        if let Err(error) = self.tree.insert(SESSION_KEY, &closed) {
+        if let Err(error) = tree.insert(SESSION_KEY, &closed) {
             warn!(%error, "cannot mark the store closed");
             return;
         }
-        if let Err(error) = self.tree.flush() {
+        if let Err(error) = tree.flush() {
             warn!(%error, "cannot flush the store while closing it");
         }
     }
@@ -118,46 +248,27 @@ impl Store {
     /// If the previous process did not close the store (crash, SIGKILL), every host's next
     /// seq jumps by [`SEQ_GAP_AFTER_CRASH`] so that no seq that might have been sent is reused.
     pub fn open(db: &sled::Db) -> Result<Store, StoreError> {
-        let tree = open_tree(db, TREE_QUEUE)?;
-        let applied = open_tree(db, TREE_APPLIED)?;
-        let (epoch, created) = epoch(&tree)?;
-        let session = match tree
-            .get(SESSION_KEY)
-            .map_err(sled_err("read the session marker"))?
-        {
-            Some(bytes) => Some(codec::decode_session(&bytes).map_err(corrupt(SESSION_KEY))?),
-            None => None,
-        };
-        let (crashed, floor) = match session {
-            Some((open, floor)) => (open, floor),
-            // A store created by this call has never handed out a seq.
-            None if created => (false, 1),
-            None => (true, 1),
-        };
-        let mut state = State::new(floor);
-        if crashed {
-            state.floor = floor.saturating_add(SEQ_GAP_AFTER_CRASH);
-            let hosts = renumber_after_crash(&tree)?;
-            warn!(
-                hosts,
-                gap = SEQ_GAP_AFTER_CRASH,
-                "store was not closed cleanly; skipping sequence numbers"
-            );
-        }
-        tree.insert(SESSION_KEY, &codec::encode_session(true, state.floor))
-            .map_err(sled_err("write the session marker"))?;
-        tree.flush()
-            .map_err(|source| StoreError::Flush { source })?;
-        info!(epoch, created, crashed, "replication store opened");
+        let Loaded {
+            trees,
+            epoch,
+            state,
+        } = load(db)?;
         Ok(Store {
             inner: Arc::new(Inner {
-                tree,
-                applied,
+                trees: RwLock::new(Some(trees)),
                 epoch,
                 state: Mutex::new(state),
                 commits: Commits::new(),
+                stalls: Stalls::default(),
+                condition: Mutex::new(Condition::default()),
+                users: Mutex::new(Vec::new()),
+                opener: Mutex::new(None),
                 #[cfg(test)]
                 crashed: std::sync::atomic::AtomicBool::new(false),
+                #[cfg(test)]
+                fail_next_flush: std::sync::atomic::AtomicBool::new(false),
+                #[cfg(test)]
+                flush_delay_ms: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -175,6 +286,54 @@ impl Store {
             .crashed
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// What [`load`] read from a `Db`.
+struct Loaded {
+    trees: Trees,
+    epoch: u64,
+    state: State,
+}
+
+/// Opens the trees, reads or creates the epoch, handles an unclean shutdown, marks the session
+/// open and fsyncs (so a full disk shows here, not at the first commit).
+fn load(db: &sled::Db) -> Result<Loaded, StoreError> {
+    let tree = open_tree(db, TREE_QUEUE)?;
+    let applied = open_tree(db, TREE_APPLIED)?;
+    let (epoch, created) = epoch(&tree)?;
+    let session = match tree
+        .get(SESSION_KEY)
+        .map_err(sled_err("read the session marker"))?
+    {
+        Some(bytes) => Some(codec::decode_session(&bytes).map_err(corrupt(SESSION_KEY))?),
+        None => None,
+    };
+    let (crashed, floor) = match session {
+        Some((open, floor)) => (open, floor),
+        // A store created by this call has never handed out a seq.
+        None if created => (false, 1),
+        None => (true, 1),
+    };
+    let mut state = State::new(floor);
+    if crashed {
+        state.floor = floor.saturating_add(SEQ_GAP_AFTER_CRASH);
+        let hosts = renumber_after_crash(&tree)?;
+        warn!(
+            hosts,
+            gap = SEQ_GAP_AFTER_CRASH,
+            "store was not closed cleanly; skipping sequence numbers"
+        );
+    }
+    tree.insert(SESSION_KEY, &codec::encode_session(true, state.floor))
+        .map_err(sled_err("write the session marker"))?;
+    tree.flush()
+        .map_err(|source| StoreError::Flush { source })?;
+    info!(epoch, created, crashed, "replication store opened");
+    Ok(Loaded {
+        trees: Trees { tree, applied },
+        epoch,
+        state,
+    })
 }
 
 /// Reads the epoch, creating it if absent; the flag says whether this call created it.

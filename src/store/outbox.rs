@@ -67,7 +67,7 @@ impl Store {
     pub fn enqueue(&self, host: &str, w: &QueuedWrite, coalesce: bool) -> Result<u64, StoreError> {
         self.inner
             .lock()
-            .enqueue(&self.inner.tree, host, w, coalesce)
+            .enqueue(&self.inner.tree()?, host, w, coalesce)
     }
 
     /// The oldest run of consecutive seqs in `host`'s queue, starting at its first write with a
@@ -79,7 +79,7 @@ impl Store {
         after: Option<u64>,
         max: usize,
     ) -> Result<Vec<(u64, QueuedWrite)>, StoreError> {
-        let tree = &self.inner.tree;
+        let tree = &self.inner.tree()?;
         let mut st = self.inner.lock();
         st.spill(tree)?;
         let Some(hs) = st.existing_host(tree, host)? else {
@@ -97,7 +97,7 @@ impl Store {
     /// as the last acknowledged ones of their connections, adds them to `delivered` and sets
     /// `last_success` to now. Returns how many were removed; repeating it removes nothing.
     pub fn ack(&self, host: &str, upto: u64) -> Result<usize, StoreError> {
-        let tree = &self.inner.tree;
+        let tree = &self.inner.tree()?;
         let mut st = self.inner.lock();
         st.spill(tree)?;
         let hs = st.host(tree, host)?;
@@ -171,7 +171,7 @@ impl Store {
     /// Moves `host`'s queued write `seq` to the dead-letter list with `reason` and the current
     /// time, and adds 1 to `failed` (SPEC §6.3: a permanent fault must not block the queue).
     pub fn dead_letter(&self, host: &str, seq: u64, reason: &str) -> Result<(), StoreError> {
-        let tree = &self.inner.tree;
+        let tree = &self.inner.tree()?;
         let mut st = self.inner.lock();
         st.spill(tree)?;
         let not_queued = || StoreError::NotQueued {
@@ -213,7 +213,7 @@ impl Store {
 
     /// Every dead letter, by host then seq.
     pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        let tree = &self.inner.tree;
+        let tree = &self.inner.tree()?;
         let _st = self.inner.lock();
         let mut out = Vec::new();
         for item in tree.scan_prefix(keys::DEAD_PREFIX) {
@@ -244,7 +244,7 @@ impl Store {
     /// Records `host`'s last error with the current time (persisted, so `webbinder state`
     /// shows it while the agent is stopped).
     pub fn record_error(&self, host: &str, message: &str) -> Result<(), StoreError> {
-        let tree = &self.inner.tree;
+        let tree = &self.inner.tree()?;
         let mut st = self.inner.lock();
         st.spill(tree)?;
         let hs = st.host(tree, host)?;
@@ -259,7 +259,7 @@ impl Store {
 
     /// The counters of `host` (all zero for a host never seen). O(1) in the backlog.
     pub fn host_stats(&self, host: &str) -> Result<HostStats, StoreError> {
-        let tree = &self.inner.tree;
+        let tree = &self.inner.tree()?;
         let mut st = self.inner.lock();
         st.spill(tree)?;
         let floor = st.floor;
@@ -278,7 +278,7 @@ impl Store {
 
     /// Every host that has a queue, counters or dead letters, sorted.
     pub fn hosts(&self) -> Result<Vec<String>, StoreError> {
-        let tree = &self.inner.tree;
+        let tree = &self.inner.tree()?;
         let mut st = self.inner.lock();
         st.spill(tree)?;
         let mut out = Vec::new();
@@ -300,7 +300,7 @@ impl Store {
     /// The bookkeeping of one connection, `None` if nothing was ever enqueued or acknowledged
     /// for it.
     pub fn connection(&self, key: &str) -> Result<Option<ConnectionRecord>, StoreError> {
-        let tree = &self.inner.tree;
+        let tree = &self.inner.tree()?;
         let mut st = self.inner.lock();
         st.spill(tree)?;
         let read = |k: Vec<u8>| -> Result<Option<(String, SystemTime)>, StoreError> {
@@ -321,7 +321,7 @@ impl Store {
 
     /// The bookkeeping of every connection, sorted by key.
     pub fn connections(&self) -> Result<Vec<(String, ConnectionRecord)>, StoreError> {
-        let tree = &self.inner.tree;
+        let tree = &self.inner.tree()?;
         let mut st = self.inner.lock();
         st.spill(tree)?;
         let mut out: BTreeMap<String, ConnectionRecord> = BTreeMap::new();
@@ -354,7 +354,7 @@ impl Store {
     /// writes are otherwise never dropped). Returns how many were dropped. Counters other than
     /// the depth, and the dead letters, are kept. Works even if queue records are corrupted.
     pub fn purge(&self, host: &str) -> Result<usize, StoreError> {
-        let tree = &self.inner.tree;
+        let tree = &self.inner.tree()?;
         let mut st = self.inner.lock();
         st.spill(tree)?;
         let Some(hs) = st.existing_host(tree, host)? else {

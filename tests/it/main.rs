@@ -2,6 +2,7 @@
 //! the project's scripts (one binary: `cargo test --test it`).
 
 mod cli;
+mod disk;
 mod operations;
 mod replication;
 mod smartserver;
