@@ -4,5 +4,6 @@
 mod cli;
 mod replication;
 mod smartserver;
+mod soak;
 mod support;
 mod transport;
