@@ -41,7 +41,7 @@ WB_SOAK_SECS=$SECS RUST_BACKTRACE=0 cargo test --locked ${CARGO_FLAGS:-} --test 
     "soak::replication_under_chaos::$SERVER" -- --exact --test-threads=1 --nocapture \
     >"$LOG" 2>&1 || rc=$?
 # The seed, the fault timeline and the summary (or the failure).
-grep -E '^soak on |^ +[0-9.]+[a-z]+: |^soak summary|^  [a-z ()]+:|panicked|^seed ' "$LOG" || true
+grep -oE '(soak on .*|^ +[0-9.]+[a-z]+: .*|^soak summary.*|^  [a-z ()]+: .*|.*panicked.*|^seed .*)' "$LOG" || true
 if [ $rc -ne 0 ]; then
     echo "soak.sh: FAILED (status $rc); see $LOG" >&2
 else
