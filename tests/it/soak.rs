@@ -225,3 +225,64 @@ mod replication_under_chaos {
         super::soak(Kind::Prosody).await;
     }
 }
+
+/// The soak's own checks, without a server: the reconciliation can fail.
+mod checks {
+    use crate::support::soak::{
+        Chaos, STALLS_METRIC, counter_text, counter_value, reconcile, stalls_in, strip_ansi,
+    };
+
+    /// The reconciliation fails on each way replication can go wrong.
+    #[test]
+    fn reconcile_catches_lost_duplicated_reordered_and_invented_writes() {
+        let acked = [1, 2, 3, 5];
+        let clean = reconcile(&[0, 0, 1, 2, 3, 4, 5], &acked, 5);
+        assert!(clean.is_clean(), "{clean:?}");
+        assert_eq!(clean.applied, 5);
+        // An unacknowledged write (4) may be missing.
+        assert!(reconcile(&[1, 2, 3, 5], &acked, 5).is_clean());
+        let lost = reconcile(&[1, 2, 5], &acked, 5);
+        assert_eq!((lost.missing_count, lost.missing.clone()), (1, vec![3]));
+        let twice = reconcile(&[1, 2, 3, 3, 5], &acked, 5);
+        assert_eq!(twice.out_of_order, vec![(3, 3, 3)]);
+        let swapped = reconcile(&[1, 3, 2, 5], &acked, 5);
+        assert_eq!(swapped.out_of_order, vec![(2, 3, 2)]);
+        let invented = reconcile(&[1, 2, 3, 5, 9], &acked, 5);
+        assert_eq!(invented.invented, vec![9]);
+        assert!(!lost.is_clean() && !twice.is_clean() && !swapped.is_clean());
+    }
+
+    #[test]
+    fn stalls_metric_is_summed_and_its_absence_tolerated() {
+        assert_eq!(stalls_in("webbinder_queue_depth{host=\"x\"} 3\n"), None);
+        let text = format!("# TYPE {STALLS_METRIC} counter\n{STALLS_METRIC} 2\n");
+        assert_eq!(stalls_in(&text), Some(2));
+        let labelled =
+            format!("{STALLS_METRIC}{{tree=\"a\"}} 1\n{STALLS_METRIC}{{tree=\"b\"}} 3\n");
+        assert_eq!(stalls_in(&labelled), Some(4));
+    }
+
+    #[test]
+    fn log_tail_drops_colour_codes() {
+        assert_eq!(
+            strip_ansi("\u{1b}[2mtime\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m x"),
+            "time  INFO x"
+        );
+    }
+
+    #[test]
+    fn counter_text_round_trips() {
+        assert_eq!(counter_text(200), "000000C8");
+        assert_eq!(counter_value("000000C8"), Some(200));
+        assert_eq!(counter_value(&counter_text(u32::MAX)), Some(u32::MAX));
+    }
+
+    #[test]
+    fn chaos_is_reproducible_from_its_seed() {
+        let (mut x, mut y) = (Chaos::new(7), Chaos::new(7));
+        for _ in 0..20 {
+            let (a, b) = (x.next_step(), y.next_step());
+            assert_eq!((a.after, a.fault, a.down), (b.after, b.fault, b.down));
+        }
+    }
+}
