@@ -147,6 +147,7 @@ async fn soak(kind: Kind) {
         );
     };
     let (made, acked) = writer.finish().await;
+    let writing_for = started.elapsed();
     let drained_from = Instant::now();
     loop {
         let a_left = queue_depth(&http, &s.a, "site-b").await;
@@ -176,7 +177,7 @@ async fn soak(kind: Kind) {
     };
     println!(
         "soak summary: {server}, seed {seed}, {secs} s of chaos (A {A_MAC} -> B {B_MAC} -> R {R_MAC})\n  \
-         writes: {made} made, {acked_n} acknowledged ({per_s:.0}/s), {applied} applied at the far end\n  \
+         writes: {made} made, {acked_n} acknowledged ({per_s:.0}/s while writing), {applied} applied at the far end\n  \
          faults: A killed {kills_a}, B killed {kills_b}, server restarted {restarts}\n  \
          recovery (restart to the first later write at the far end): longest {longest}, mean {mean}, over {n} awaited\n  \
          after the chaos: a new write through in {quiet_delivery:.2?}, queues drained in {drain:.2?}\n  \
@@ -184,7 +185,7 @@ async fn soak(kind: Kind) {
          reconciliation: {verdict}",
         server = kind.name(),
         acked_n = acked.len(),
-        per_s = acked.len() as f64 / started.elapsed().as_secs_f64(),
+        per_s = acked.len() as f64 / writing_for.as_secs_f64(),
         applied = r.applied,
         longest = longest.map_or("-".to_owned(), |(d, f)| format!("{d:.2?} ({f})")),
         mean = mean.map_or("-".to_owned(), |d| format!("{d:.2?}")),
