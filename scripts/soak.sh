@@ -12,6 +12,7 @@
 #   WB_SOAK_SEED   the chaos schedule (random by default; the test prints it
 #                  first, so a failing run can be repeated with it)
 #   WB_SOAK_RATE   writes per second (default 200; 0: as fast as acknowledged)
+#   WB_SOAK_FAULTS only these faults, comma-separated: server, a, b (default all)
 #   CARGO_FLAGS    extra cargo flags, e.g. "--release"
 # The full output is kept in ${SOAK_LOG:-target/soak-SERVER.log}.
 set -euo pipefail

@@ -8,7 +8,8 @@
 //! schedule; random by default, printed first so that a failing run can be repeated),
 //! `WB_SOAK_RATE` (writes per second, default 200, five times a SmartServer's Web connections;
 //! 0: as fast as A acknowledges them, which outpaces replication in a debug build on a small
-//! machine, so that a "later write" may never arrive within the recovery bound).
+//! machine, so that a "later write" may never arrive within the recovery bound),
+//! `WB_SOAK_FAULTS` (only these faults, comma-separated: `server`, `a`, `b`; default all).
 //! scripts/soak.sh runs it for 600 s and prints the summary.
 
 use std::time::{Duration, Instant};
@@ -64,8 +65,11 @@ async fn soak(kind: Kind) {
     let secs = env_u64("WB_SOAK_SECS").unwrap_or(60);
     let seed = env_u64("WB_SOAK_SEED").unwrap_or_else(rand::random);
     let rate = env_u64("WB_SOAK_RATE").unwrap_or(200);
+    let faults = std::env::var("WB_SOAK_FAULTS")
+        .map(|t| Fault::parse_list(&t).unwrap_or_else(|e| panic!("WB_SOAK_FAULTS: {e}")))
+        .unwrap_or_default();
     eprintln!(
-        "soak on {}: WB_SOAK_SECS={secs} WB_SOAK_SEED={seed} WB_SOAK_RATE={rate} (set these to repeat the schedule)",
+        "soak on {}: WB_SOAK_SECS={secs} WB_SOAK_SEED={seed} WB_SOAK_RATE={rate} WB_SOAK_FAULTS={faults:?} (set these to repeat the schedule)",
         kind.name()
     );
     if secs == 0 {
@@ -78,7 +82,7 @@ async fn soak(kind: Kind) {
         .build()
         .expect("an HTTP client");
     let writer = Writer::start(s.a.admin_port, u32::try_from(rate).unwrap_or(u32::MAX));
-    let mut chaos = Chaos::new(seed);
+    let mut chaos = Chaos::with_faults(seed, &faults);
     let (mut kills_a, mut kills_b, mut restarts) = (0u32, 0u32, 0u32);
     let mut recoveries: Vec<(Duration, Fault)> = Vec::new();
     let mut stalls = Stalls::default();
@@ -230,7 +234,7 @@ mod replication_under_chaos {
 /// The soak's own checks, without a server: the reconciliation can fail.
 mod checks {
     use crate::support::soak::{
-        Chaos, STALLS_METRIC, counter_text, counter_value, reconcile, stalls_in, strip_ansi,
+        Chaos, Fault, STALLS_METRIC, counter_text, counter_value, reconcile, stalls_in, strip_ansi,
     };
 
     /// The reconciliation fails on each way replication can go wrong.
@@ -285,5 +289,9 @@ mod checks {
             let (a, b) = (x.next_step(), y.next_step());
             assert_eq!((a.after, a.fault, a.down), (b.after, b.fault, b.down));
         }
+        let only_b = Fault::parse_list("b").unwrap();
+        let mut z = Chaos::with_faults(7, &only_b);
+        assert!((0..10).all(|_| z.next_step().fault == Fault::KillB));
+        assert!(Fault::parse_list("server, a").is_ok() && Fault::parse_list("c").is_err());
     }
 }

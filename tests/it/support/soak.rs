@@ -295,6 +295,22 @@ pub enum Fault {
     KillB,
 }
 
+impl Fault {
+    /// Parses `WB_SOAK_FAULTS`: a comma-separated list of `server`, `a`, `b`.
+    pub fn parse_list(text: &str) -> Result<Vec<Fault>, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| match t {
+                "server" => Ok(Fault::ServerRestart),
+                "a" => Ok(Fault::KillA),
+                "b" => Ok(Fault::KillB),
+                other => Err(format!("unknown fault {other:?} (server, a, b)")),
+            })
+            .collect()
+    }
+}
+
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -318,15 +334,25 @@ pub struct Step {
 /// The chaos schedule, reproducible from its seed.
 pub struct Chaos {
     rng: StdRng,
-    /// The rest of the current round: every fault once per round of three, in random order,
-    /// so that even a short run has each of them.
+    faults: Vec<Fault>,
+    /// The rest of the current round: every fault once per round, in random order, so that
+    /// even a short run has each of them.
     round: Vec<Fault>,
 }
 
 impl Chaos {
     pub fn new(seed: u64) -> Chaos {
+        Chaos::with_faults(seed, &[Fault::ServerRestart, Fault::KillA, Fault::KillB])
+    }
+
+    /// A schedule of only these faults (all three if empty).
+    pub fn with_faults(seed: u64, faults: &[Fault]) -> Chaos {
+        if faults.is_empty() {
+            return Chaos::new(seed);
+        }
         Chaos {
             rng: StdRng::seed_from_u64(seed),
+            faults: faults.to_vec(),
             round: Vec::new(),
         }
     }
@@ -335,7 +361,7 @@ impl Chaos {
     /// not wait for recovery, so the next fault can hit a recovering system.
     pub fn next_step(&mut self) -> Step {
         if self.round.is_empty() {
-            self.round = vec![Fault::ServerRestart, Fault::KillA, Fault::KillB];
+            self.round = self.faults.clone();
         }
         let i = self.rng.random_range(0..self.round.len());
         let fault = self.round.swap_remove(i);
