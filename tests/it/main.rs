@@ -6,5 +6,6 @@ mod disk;
 mod operations;
 mod replication;
 mod smartserver;
+mod soak;
 mod support;
 mod transport;

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod recorder;
+pub mod soak;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
