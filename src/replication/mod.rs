@@ -7,7 +7,9 @@
 //! highest it applied, so a later batch must never be applied before an earlier one that was
 //! lost (e.g. across the receiver's session restart).
 
+pub mod losses;
 pub mod policy;
+pub mod sizing;
 #[cfg(test)]
 mod tests;
 

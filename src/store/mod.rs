@@ -34,6 +34,7 @@ mod error;
 mod keys;
 mod open;
 mod outbox;
+mod purge;
 mod state;
 mod types;
 
@@ -44,7 +45,10 @@ pub use codec::DecodeError;
 pub use error::StoreError;
 pub use open::{SEQ_GAP_AFTER_CRASH, Store};
 pub use state::{CHUNK_MAX, SPILL_AT};
-pub use types::{ConnectionRecord, DeadLetter, HostStats, QueuedWrite};
+pub use types::{
+    ConnectionRecord, DeadLetter, HostStats, PurgeSummary, PurgedConnection, QueuedWrite, Stuck,
+    StuckKind,
+};
 
 /// The sled tree of the sender side: queues, counters, connections, dead letters, epoch.
 pub const TREE_QUEUE: &str = "replication";
