@@ -151,7 +151,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mac = jid.node().and_then(|n| n.parse().ok());
     let service = Service::new(table.clone(), Identity { mac, started }).with_dedupe(store.clone());
     let allowed = Arc::new(RwLock::new(allowed_set(&config, &jid, &set)));
-    let replicator = Replicator::new(store.clone(), service.clone(), set);
+    let replicator = Replicator::new(
+        store.clone(),
+        service.clone(),
+        set,
+        config.xmpp.max_stanza_size,
+    );
     let (client, mut events) = Client::start(client_config(&config, &config.xmpp.resource, true))?;
     let client = Arc::new(client);
     replicator.start(Some(client.clone()));

@@ -133,9 +133,7 @@ impl Sizer {
             let size = self.item_size(w);
             if total + size > self.limit {
                 return if i == 0 {
-                    Fit::HeadTooLarge {
-                        size: total + size,
-                    }
+                    Fit::HeadTooLarge { size: total + size }
                 } else {
                     Fit::Take(i)
                 };
@@ -256,10 +254,7 @@ mod tests {
     fn a_head_that_can_never_fit_is_reported_with_its_size() {
         let limit = 16_384;
         let s = Sizer::new(limit, &jid(), None);
-        let run = vec![
-            (5, qw("t", &"A".repeat(limit))),
-            (6, qw("t", "1.0")),
-        ];
+        let run = vec![(5, qw("t", &"A".repeat(limit))), (6, qw("t", "1.0"))];
         match s.fit(&run, MAX_ITEMS) {
             Fit::HeadTooLarge { size } => assert!(size > limit, "{size}"),
             other => panic!("{other:?}"),
@@ -268,7 +263,10 @@ mod tests {
         let run = vec![(1, qw("t", &"&".repeat(4_000)))];
         assert!(matches!(s.fit(&run, MAX_ITEMS), Fit::HeadTooLarge { .. }));
         // A big head that fits goes alone.
-        let run = vec![(1, qw("t", &"A".repeat(12_000))), (2, qw("t", &"A".repeat(12_000)))];
+        let run = vec![
+            (1, qw("t", &"A".repeat(12_000))),
+            (2, qw("t", &"A".repeat(12_000))),
+        ];
         assert_eq!(s.fit(&run, MAX_ITEMS), Fit::Take(1));
     }
 }

@@ -8,7 +8,6 @@
 //! (purged), the mark no longer applies.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use tracing::warn;
 
@@ -52,10 +51,9 @@ fn encode_stuck(s: &Stuck) -> Vec<u8> {
 
 fn decode_stuck(bytes: &[u8]) -> Result<Stuck, codec::DecodeError> {
     let record = "stuck mark";
-    let (&kind, rest) = bytes.split_first().ok_or(codec::DecodeError::Truncated {
-        record,
-        offset: 0,
-    })?;
+    let (&kind, rest) = bytes
+        .split_first()
+        .ok_or(codec::DecodeError::Truncated { record, offset: 0 })?;
     let kind = match kind {
         0 => StuckKind::TooLarge,
         1 => StuckKind::SessionLosses,
@@ -186,7 +184,8 @@ impl Store {
         };
         let mut tally = Tally::default();
         for item in tree.scan_prefix(keys.chunk_prefix()) {
-            let (key, bytes) = item.map_err(sled_err(format!("read the queue of host {host:?}")))?;
+            let (key, bytes) =
+                item.map_err(sled_err(format!("read the queue of host {host:?}")))?;
             let mut chunk = Chunk::parse(&bytes).map_err(corrupt(&key))?;
             while let Some((seq, record)) = chunk.next_entry().map_err(corrupt(&key))? {
                 if seq <= acked_upto {

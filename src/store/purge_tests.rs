@@ -76,7 +76,10 @@ fn a_corrupted_stuck_mark_is_an_error_not_a_panic() {
     let tree = db.open_tree(TREE_QUEUE).unwrap();
     tree.insert(b"Sb", &[7u8, 1, 2][..]).unwrap();
     let err = s.stuck("b").unwrap_err();
-    assert!(err.to_string().contains("stuck mark of host \"b\""), "{err}");
+    assert!(
+        err.to_string().contains("stuck mark of host \"b\""),
+        "{err}"
+    );
     tree.insert(b"Sb", &[0u8, 1, 2][..]).unwrap();
     assert!(matches!(s.stuck("b"), Err(StoreError::Corrupt { .. })));
 }
