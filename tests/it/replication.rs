@@ -596,6 +596,81 @@ async fn a_head_that_can_never_fit_is_stuck_until_purged(kind: Kind) {
     );
 }
 
+/// Defence in depth: A believes the server takes 256 KiB, the server takes 32 KiB. Each batch
+/// that costs the session halves the next ones, so a backlog still arrives, in order, after a
+/// bounded number of session losses (today: the same batch is resent forever); a lone write
+/// that costs the session 3 times is declared stuck instead of being sent again.
+async fn a_server_limit_below_ours_costs_the_session_a_bounded_number_of_times(kind: Kind) {
+    let limit = SERVER_LIMIT.to_string();
+    let server = Server::start_with(kind, &[("BOSH_MAX_STANZA_SIZE", &limit)]);
+    server.register(&[(A_MAC, "pw-a"), (R_MAC, "pw-r")]);
+    let mut a = Agent::new(&server, A_MAC, "pw-a", &[]);
+    add_blob_datapoints(&a);
+    let target = fwd(BLOB);
+    a.write_binding(
+        "to-rec.toml",
+        &(host("rec", R_MAC) + &conn(BLOB_OUT, Some("rec"), &target, "")),
+    );
+    a.start();
+    a.wait_online().await;
+    // 500-character values: 100 of them make a 70 kB batch, 25 fit (and so do their answers).
+    let value = |i: u32| format!("{i:08X}{}", "5A".repeat(246));
+    for i in 1..=100 {
+        a.dp_write(BLOB_OUT, &value(i)).await.unwrap();
+    }
+    let rec = Recorder::start(&server, R_MAC, "pw-r").await;
+    let seen = eventually(SETTLE, "100 values at R", || async {
+        let v = rec.values(&target);
+        (v.last() == Some(&value(100))).then_some(v)
+    })
+    .await;
+    assert_eq!(
+        after(&seen, &value(1)),
+        (1..=100).map(value).collect::<Vec<_>>(),
+        "every value, in order, once"
+    );
+    let losses = reconnects(&a).await;
+    assert!(
+        (1..=4).contains(&losses),
+        "{losses} session losses:\n{}",
+        a.log()
+    );
+    assert!(a.log().contains("sending smaller batches"));
+    // A write that fits our limit but not the server's: 3 losses, then stuck, not a loop.
+    assert_eq!(a.stop(), Some(0));
+    let legacy = "old -> rec:x";
+    inject(
+        &a.path().join("state"),
+        "rec",
+        legacy,
+        &target,
+        &"5A".repeat(20_000),
+    );
+    a.start();
+    a.wait_online().await;
+    let st = eventually(SETTLE, "rec stuck after session losses", || async {
+        let st = a.host_state("rec");
+        (!st["stuck"].is_null()).then_some(st)
+    })
+    .await;
+    assert_eq!(st["stuck"]["kind"], "session-losses", "{st}");
+    let reason = st["stuck"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("3 times") && reason.contains(legacy) && reason.contains("262144"),
+        "{st}"
+    );
+    a.wait_online().await;
+    a.dp_write(BLOB_OUT, &value(101)).await.unwrap();
+    let (code, out, err) = a.cli(&["purge", "rec", "--connection", "old->x", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dropped 1 queued write(s)"), "{out}");
+    eventually(SETTLE, "delivery resumed after the purge", || async {
+        (rec.values(&target).last() == Some(&value(101))).then_some(())
+    })
+    .await;
+    assert_eq!(reconnects(&a).await, 3, "{}", a.log());
+}
+
 /// `webbinder purge` on a stopped agent works on the store: shows what it would drop, refuses
 /// without confirmation, drops per connection or per host with `--yes`.
 #[test]
@@ -679,6 +754,7 @@ fn purge_on_a_stopped_agent() {
 both_servers!(
     a_backlog_of_large_values_is_batched_below_the_stanza_limit,
     a_head_that_can_never_fit_is_stuck_until_purged,
+    a_server_limit_below_ours_costs_the_session_a_bounded_number_of_times,
     presence_of_a_returning_peer_triggers_delivery,
     every_change_arrives_in_order_with_fan_out_and_internal,
     peer_offline_then_back_delivers_everything_in_order,
