@@ -168,7 +168,10 @@ mod tests {
 
     /// The exact serialised iq of a batch, as the sender builds it.
     fn actual(writes: &[QueuedWrite]) -> usize {
-        let items: Vec<WriteItem> = writes.iter().map(crate::replication::write_item).collect();
+        let items: Vec<WriteItem> = writes
+            .iter()
+            .map(crate::replication::sender::write_item)
+            .collect();
         measure(&jid(), Some("080000123456"), &items)
     }
 
