@@ -93,6 +93,10 @@ pub fn client_config(config: &Config, resource: &str, as_agent: bool) -> ClientC
     let x = &config.xmpp;
     let mut bosh = BoshConfig::new(&x.domain);
     bosh.wait = x.wait;
+    // One BOSH body (wrapper included) must stay below the server's limit too (SPEC §5).
+    bosh.max_body_bytes = x
+        .max_stanza_size
+        .saturating_sub(crate::replication::sizing::BODY_ALLOWANCE);
     ClientConfig {
         url: x.bosh_url(),
         stream: StreamConfig {

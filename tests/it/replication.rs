@@ -671,6 +671,42 @@ async fn a_server_limit_below_ours_costs_the_session_a_bounded_number_of_times(k
     assert_eq!(reconnects(&a).await, 3, "{}", a.log());
 }
 
+/// The case, with ejabberd's stock limit (256 KiB): three 100 kB values queued (left by
+/// an older version) went out in one 300 kB Write, refused with the session, forever. Now
+/// each goes alone, and the queue drains without a single session loss.
+async fn large_values_go_one_by_one_with_the_stock_limit(kind: Kind) {
+    let server = Server::start_with(kind, &[("BOSH_MAX_STANZA_SIZE", "262144")]);
+    server.register(&[(A_MAC, "pw-a"), (B_MAC, "pw-b")]);
+    let mut a = Agent::new(&server, A_MAC, "pw-a", &[]);
+    let mut b = Agent::new(&server, B_MAC, "pw-b", &[]);
+    for x in [&a, &b] {
+        add_blob_datapoints(x);
+    }
+    a.write_binding(
+        "to-b.toml",
+        &(host("site-b", B_MAC) + &conn(BLOB_OUT, Some("site-b"), BLOB, "")),
+    );
+    b.write_binding("b.toml", &host("site-a", A_MAC));
+    let key = format!("{BLOB_OUT} -> site-b:{BLOB}");
+    let big = |i: u32| format!("{i:08X}{}", "5A".repeat(49_996));
+    for i in 1..=3 {
+        inject(&a.path().join("state"), "site-b", &key, BLOB, &big(i));
+    }
+    b.start();
+    b.wait_online().await;
+    a.start();
+    a.wait_online().await;
+    let st = eventually(SETTLE, "the three large writes answered", || async {
+        let st = a.host_state("site-b");
+        (st["queue_depth"] == 0).then_some(st)
+    })
+    .await;
+    assert!(st["stuck"].is_null(), "{st}");
+    assert_eq!(reconnects(&a).await, 0, "A lost its session:\n{}", a.log());
+    let answered = st["delivered"].as_u64().unwrap() + st["failed"].as_u64().unwrap();
+    assert!(answered >= 3, "{st}");
+}
+
 /// `webbinder purge` on a stopped agent works on the store: shows what it would drop, refuses
 /// without confirmation, drops per connection or per host with `--yes`.
 #[test]
@@ -755,6 +791,7 @@ both_servers!(
     a_backlog_of_large_values_is_batched_below_the_stanza_limit,
     a_head_that_can_never_fit_is_stuck_until_purged,
     a_server_limit_below_ours_costs_the_session_a_bounded_number_of_times,
+    large_values_go_one_by_one_with_the_stock_limit,
     presence_of_a_returning_peer_triggers_delivery,
     every_change_arrives_in_order_with_fan_out_and_internal,
     peer_offline_then_back_delivers_everything_in_order,
