@@ -322,9 +322,11 @@ pub fn render_purge(r: &PurgeReport) -> String {
 }
 
 /// The store key of the connection `SOURCE->TARGET` to `host` (the `--connection` argument of
-/// `webbinder purge`); `None` if `spec` has no `->`.
+/// `webbinder purge`); `None` if `spec` has no `->`. Internal connections (queue
+/// `(internal)`) have an empty host in their key.
 pub fn connection_key(host: &str, spec: &str) -> Option<String> {
     let (source, target) = spec.split_once("->")?;
+    let host = if host == LOCAL_QUEUE { "" } else { host };
     Some(format!("{} -> {host}:{}", source.trim(), target.trim()))
 }
 
@@ -340,6 +342,10 @@ mod tests {
         );
         assert_eq!(connection_key("h", " S -> T ").as_deref(), Some("S -> h:T"));
         assert_eq!(connection_key("h", "S=>T"), None);
+        assert_eq!(
+            connection_key(LOCAL_QUEUE, "S->T").as_deref(),
+            Some("S -> :T")
+        );
     }
 
     #[test]
