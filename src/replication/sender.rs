@@ -45,14 +45,13 @@ impl Replicator {
         let mut sizer: Option<(Jid, Sizer)> = None;
         // A write that cost the session in an earlier run gets a fresh chance (an operator
         // restarts after fixing the server); a size verdict is re-evaluated below.
-        if let Ok(Some(s)) = self.inner.store.stuck(&name)
-            && s.kind == StuckKind::SessionLosses
-        {
-            info!(
-                seq = s.seq,
-                "retrying a write that cost the session in an earlier run"
-            );
-            let _ = self.inner.store.clear_stuck(&name);
+        if let Ok(Some(s)) = self.inner.store.stuck(&name) {
+            if s.kind == StuckKind::SessionLosses {
+                info!(seq = s.seq, reason = %s.reason, "retrying a write that cost the session in an earlier run");
+                let _ = self.inner.store.clear_stuck(&name);
+            } else {
+                warn!(seq = s.seq, reason = %s.reason, "queue stuck since an earlier run");
+            }
         }
         loop {
             let host = if name == LOCAL_QUEUE {

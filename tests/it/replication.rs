@@ -745,6 +745,22 @@ fn purge_on_a_stopped_agent() {
         inject(&state, "site-b", &key, TEMP, v);
     }
     inject(&state, "site-b", "old -> site-b:gone", "gone", "x");
+    {
+        let db = sled::Config::new()
+            .path(&state)
+            .flush_every_ms(None)
+            .open()
+            .unwrap();
+        let store = webbinder::store::Store::open(&db).unwrap();
+        let mark = webbinder::store::Stuck {
+            seq: 1,
+            kind: webbinder::store::StuckKind::TooLarge,
+            reason: "write seq 1 is too large".to_owned(),
+            since: std::time::SystemTime::now(),
+        };
+        store.mark_stuck("site-b", &mark).unwrap();
+        store.flush().unwrap();
+    }
     let cli = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_webbinder"))
             .arg("--config")
@@ -759,6 +775,12 @@ fn purge_on_a_stopped_agent() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let (code, out, err) = cli(&["state"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("STUCK") && out.contains("write seq 1 is too large"),
+        "{out}"
+    );
     let (code, out, err) = cli(&["purge", "site-b"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("--yes"), "{err}");
@@ -787,9 +809,20 @@ fn purge_on_a_stopped_agent() {
         "{st}"
     );
     assert_eq!(h["purged"], 1, "{st}");
+    assert_eq!(
+        h["stuck"]["kind"], "too-large",
+        "the stuck head is still queued: {st}"
+    );
     let (code, out, _) = cli(&["purge", "site-b", "--yes"]);
     assert_eq!(code, 0);
     assert!(out.contains("dropped 2 queued write(s), seq 1..2"), "{out}");
+    let (_, out, _) = cli(&["state", "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        st["hosts"][0]["stuck"].is_null(),
+        "purging the head unsticks: {st}"
+    );
+    assert_eq!(st["hosts"][0]["purged"], 3, "{st}");
     let (code, out, _) = cli(&["purge", "site-b", "--yes"]);
     assert_eq!(code, 0);
     assert!(out.contains("no queued write matches"), "{out}");
