@@ -97,6 +97,7 @@ pub fn router(admin: Admin) -> Router {
         .route("/datapoints", get(list))
         .route("/datapoints/{*name}", get(read).put(write))
         .route("/metrics", get(metrics))
+        .route("/purge", axum::routing::post(purge))
         .with_state(admin)
 }
 
@@ -315,6 +316,43 @@ async fn write(
         Err(f) if f.code == WriteFault::NOT_FOUND => unknown(&name),
         Err(f) => error(StatusCode::BAD_REQUEST, f.message, Some(f.code)),
     }
+}
+
+/// `POST /purge` (`webbinder purge` on a running agent): drops queued writes, or with
+/// `dry_run` reports what it would drop; answered with [`crate::state::PurgeReport`].
+async fn purge(
+    State(a): State<Admin>,
+    body: Result<axum::Json<crate::state::PurgeRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let axum::Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text(), None),
+    };
+    let r = a.replicator.clone();
+    let (host, dry_run) = (req.host.clone(), req.dry_run);
+    // Reads (and rewrites) the whole queue: off the async workers.
+    let done = tokio::task::spawn_blocking(move || {
+        if req.dry_run {
+            r.store()
+                .purge_preview(&req.host, req.connection.as_deref())
+        } else {
+            r.purge(&req.host, req.connection.as_deref(), req.upto)
+        }
+    })
+    .await;
+    let summary = match done {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+    };
+    if !dry_run && let Err(e) = a.replicator.store().commit().await {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the purge is not durable: {e}"),
+            None,
+        );
+    }
+    axum::Json(crate::state::PurgeReport::of(&host, dry_run, &summary)).into_response()
 }
 
 async fn metrics(State(a): State<Admin>) -> Response {

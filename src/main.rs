@@ -35,6 +35,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Drop queued writes of a host (all, or one connection's) that will not be delivered.
+    Purge {
+        /// The host alias (as in the binding files and `state`).
+        host: String,
+        /// Only this connection's writes.
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        connection: Option<String>,
+        /// Drop without asking.
+        #[arg(long)]
+        yes: bool,
+    },
     /// The local datapoint table of the running agent (via its admin endpoint).
     #[command(subcommand)]
     Dp(DpCommand),
@@ -258,6 +269,11 @@ fn main() -> ExitCode {
         Command::Send(a) => send(&args.config, a),
         Command::State { json } => state(&args.config, json),
         Command::Dp(cmd) => dp(&args.config, cmd),
+        Command::Purge {
+            host,
+            connection,
+            yes,
+        } => purge(&args.config, &host, connection.as_deref(), yes),
     };
     result.unwrap_or_else(|code| code)
 }
@@ -331,6 +347,117 @@ fn state(path: &std::path::Path, json: bool) -> Result<ExitCode, ExitCode> {
     } else {
         print!("{}", render(&report));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks on the terminal whether to go on; refuses when stdin is not a terminal.
+fn confirm(question: &str) -> Result<bool, String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(
+            "refusing to drop queued writes without confirmation: stdin is not a terminal; pass --yes to drop them"
+                .to_owned(),
+        );
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES"))
+}
+
+/// `webbinder purge`: through the running agent's admin endpoint, or on the store when the
+/// agent is stopped. Shows what it drops first; drops only what was shown.
+fn purge(
+    path: &std::path::Path,
+    host: &str,
+    connection: Option<&str>,
+    yes: bool,
+) -> Result<ExitCode, ExitCode> {
+    use webbinder::state::{PurgeReport, PurgeRequest, connection_key, render_purge};
+    let cfg = load(path)?;
+    let connection = match connection {
+        Some(spec) => Some(connection_key(host, spec).ok_or_else(|| {
+            fail(
+                "purge",
+                &format!("--connection {spec:?} is not of the form SOURCE->TARGET"),
+            )
+        })?),
+        None => None,
+    };
+    let ask = |shown: &PurgeReport| -> Result<bool, ExitCode> {
+        print!("{}", render_purge(shown));
+        if shown.count == 0 {
+            return Ok(false);
+        }
+        if yes {
+            return Ok(true);
+        }
+        match confirm(&format!("Drop these {} write(s)?", shown.count)) {
+            Ok(true) => Ok(true),
+            Ok(false) => Err(fail("purge", &"not confirmed; nothing dropped")),
+            Err(e) => Err(fail("purge", &e)),
+        }
+    };
+    let request = |dry_run: bool, upto: Option<u64>| {
+        serde_json::to_string(&PurgeRequest {
+            host: host.to_owned(),
+            connection: connection.clone(),
+            upto,
+            dry_run,
+        })
+        .map_err(|e| fail("purge", &e))
+    };
+    let call = |body: String| -> Result<Option<PurgeReport>, ExitCode> {
+        match admin_call(&cfg, reqwest::Method::POST, "/purge", Some(body))
+            .map_err(|e| fail("purge", &e))?
+        {
+            Some((200, text)) => Ok(Some(
+                serde_json::from_str(&text).map_err(|e| fail("purge", &e))?,
+            )),
+            Some((status, text)) => Err(fail(
+                "purge",
+                &format!("admin endpoint answered {status}: {text}"),
+            )),
+            None => Ok(None),
+        }
+    };
+    let done = if let Some(shown) = call(request(true, None)?)? {
+        if !ask(&shown)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+        call(request(false, shown.last_seq)?)?.ok_or_else(|| {
+            fail(
+                "purge",
+                &"the agent stopped meanwhile; nothing dropped, run purge again",
+            )
+        })?
+    } else {
+        let db = webbinder::agent::open_store(&cfg.agent.state_dir).map_err(|e| {
+            fail(
+                "purge",
+                &format!("{e} (is the agent running with its admin endpoint off?)"),
+            )
+        })?;
+        let store = webbinder::store::Store::open(&db).map_err(|e| fail("purge", &e))?;
+        let preview = store
+            .purge_preview(host, connection.as_deref())
+            .map_err(|e| fail("purge", &e))?;
+        let shown = PurgeReport::of(host, true, &preview);
+        if !ask(&shown)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let summary = store
+            .purge_writes(host, connection.as_deref(), shown.last_seq)
+            .map_err(|e| fail("purge", &e))?;
+        store.flush().map_err(|e| fail("purge", &e))?;
+        PurgeReport::of(host, false, &summary)
+    };
+    print!("{}", render_purge(&done));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::bindings::BindingSet;
 use crate::datapoints::clock::iso8601_utc;
 use crate::replication::{HostStatus, LOCAL_QUEUE};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StuckKind};
 
 /// The whole report (one JSON document with `--json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +45,24 @@ pub struct HostReport {
     pub last_success: Option<String>,
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
+    /// Why the queue's head cannot be delivered, when it cannot (SPEC §6.7).
+    #[serde(default)]
+    pub stuck: Option<StuckReport>,
+    /// Writes dropped by `webbinder purge`.
+    #[serde(default)]
+    pub purged: u64,
+}
+
+/// A stuck queue: its head write is not sent until purged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StuckReport {
+    /// The head write's seq.
+    pub seq: u64,
+    /// `too-large` or `session-losses`.
+    pub kind: String,
+    /// The explanation, naming the write, its size and the limit.
+    pub reason: String,
+    pub since: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +123,17 @@ pub fn build(
             last_success: stats.last_success.map(iso8601_utc),
             last_error_at: stats.last_error.as_ref().map(|(t, _)| iso8601_utc(*t)),
             last_error: stats.last_error.map(|(_, e)| e),
+            stuck: stats.stuck.map(|s| StuckReport {
+                seq: s.seq,
+                kind: match s.kind {
+                    StuckKind::TooLarge => "too-large",
+                    StuckKind::SessionLosses => "session-losses",
+                }
+                .to_owned(),
+                reason: s.reason,
+                since: iso8601_utc(s.since),
+            }),
+            purged: stats.purged,
             name,
         });
     }
@@ -167,6 +196,16 @@ pub fn render(r: &StateReport) -> String {
             h.delivered,
             h.failed,
         );
+        if let Some(s) = &h.stuck {
+            let _ = writeln!(
+                out,
+                "    STUCK since {} at seq {}: {}",
+                s.since, s.seq, s.reason
+            );
+        }
+        if h.purged > 0 {
+            let _ = writeln!(out, "    purged {}", h.purged);
+        }
         if let Some(t) = &h.last_success {
             let _ = writeln!(out, "    last success {t}");
         }
@@ -196,4 +235,137 @@ pub fn render(r: &StateReport) -> String {
         );
     }
     out
+}
+
+/// Body of the admin endpoint's `POST /purge` (`webbinder purge` on a running agent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeRequest {
+    /// The host alias whose queue is purged.
+    pub host: String,
+    /// Only this connection's writes (its key, `SOURCE -> HOST:TARGET`).
+    #[serde(default)]
+    pub connection: Option<String>,
+    /// Only writes with seq <= this (what the operator was shown); all when absent.
+    #[serde(default)]
+    pub upto: Option<u64>,
+    /// Only report what would be dropped.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a purge dropped (or, with `dry_run`, would drop).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeReport {
+    pub host: String,
+    pub dry_run: bool,
+    pub count: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub connections: Vec<PurgedConnectionReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgedConnectionReport {
+    pub connection: String,
+    pub count: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+impl PurgeReport {
+    /// The report of `summary` for `host`.
+    pub fn of(host: &str, dry_run: bool, summary: &crate::store::PurgeSummary) -> PurgeReport {
+        PurgeReport {
+            host: host.to_owned(),
+            dry_run,
+            count: summary.count,
+            first_seq: summary.seq_range.map(|r| r.0),
+            last_seq: summary.seq_range.map(|r| r.1),
+            connections: summary
+                .connections
+                .iter()
+                .map(|c| PurgedConnectionReport {
+                    connection: c.connection.clone(),
+                    count: c.count,
+                    first_seq: c.first_seq,
+                    last_seq: c.last_seq,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The human-readable form printed by `webbinder purge`.
+pub fn render_purge(r: &PurgeReport) -> String {
+    let mut out = String::new();
+    let verb = if r.dry_run { "would drop" } else { "dropped" };
+    match (r.first_seq, r.last_seq) {
+        (Some(first), Some(last)) if r.count > 0 => {
+            let _ = writeln!(
+                out,
+                "host {}: {verb} {} queued write(s), seq {first}..{last}",
+                r.host, r.count
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "host {}: no queued write matches", r.host);
+        }
+    }
+    for c in &r.connections {
+        let _ = writeln!(
+            out,
+            "  {}: {} write(s), seq {}..{}",
+            c.connection, c.count, c.first_seq, c.last_seq
+        );
+    }
+    out
+}
+
+/// The store key of the connection `SOURCE->TARGET` to `host` (the `--connection` argument of
+/// `webbinder purge`); `None` if `spec` has no `->`. Internal connections (queue
+/// `(internal)`) have an empty host in their key.
+pub fn connection_key(host: &str, spec: &str) -> Option<String> {
+    let (source, target) = spec.split_once("->")?;
+    let host = if host == LOCAL_QUEUE { "" } else { host };
+    Some(format!("{} -> {host}:{}", source.trim(), target.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_keys_match_the_binding_keys() {
+        assert_eq!(
+            connection_key("site-b", "Net/LON/a b->Net/LON/c").as_deref(),
+            Some("Net/LON/a b -> site-b:Net/LON/c")
+        );
+        assert_eq!(connection_key("h", " S -> T ").as_deref(), Some("S -> h:T"));
+        assert_eq!(connection_key("h", "S=>T"), None);
+        assert_eq!(
+            connection_key(LOCAL_QUEUE, "S->T").as_deref(),
+            Some("S -> :T")
+        );
+    }
+
+    #[test]
+    fn purge_reports_name_counts_ranges_and_connections() {
+        let summary = crate::store::PurgeSummary {
+            count: 3,
+            seq_range: Some((5, 9)),
+            connections: vec![crate::store::PurgedConnection {
+                connection: "S -> h:T".into(),
+                count: 3,
+                first_seq: 5,
+                last_seq: 9,
+            }],
+        };
+        let text = render_purge(&PurgeReport::of("h", true, &summary));
+        assert_eq!(
+            text,
+            "host h: would drop 3 queued write(s), seq 5..9\n  S -> h:T: 3 write(s), seq 5..9\n"
+        );
+        let none = PurgeReport::of("h", false, &crate::store::PurgeSummary::default());
+        assert_eq!(render_purge(&none), "host h: no queued write matches\n");
+    }
 }

@@ -99,6 +99,10 @@ pub fn client_config(config: &Config, resource: &str, as_agent: bool) -> ClientC
     let x = &config.xmpp;
     let mut bosh = BoshConfig::new(&x.domain);
     bosh.wait = x.wait;
+    // One BOSH body (wrapper included) must stay below the server's limit too (SPEC §5).
+    bosh.max_body_bytes = x
+        .max_stanza_size
+        .saturating_sub(crate::replication::sizing::BODY_ALLOWANCE);
     ClientConfig {
         url: x.bosh_url(),
         stream: StreamConfig {
@@ -173,7 +177,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mac = jid.node().and_then(|n| n.parse().ok());
     let service = Service::new(table.clone(), Identity { mac, started }).with_dedupe(store.clone());
     let allowed = Arc::new(RwLock::new(allowed_set(&config, &jid, &set)));
-    let replicator = Replicator::new(store.clone(), service.clone(), set);
+    let replicator = Replicator::new(
+        store.clone(),
+        service.clone(),
+        set,
+        config.xmpp.max_stanza_size,
+    );
     let (client, mut events) = Client::start(client_config(&config, &config.xmpp.resource, true))?;
     let client = Arc::new(client);
     replicator.start(Some(client.clone()));

@@ -1,13 +1,19 @@
 //! Web connections at run time (SPEC §4, §6): every update of a source datapoint is put in
 //! the durable queue of each host it feeds, synchronously, before the update is acknowledged;
-//! one sender task per host drains its queue in order, in batches of up to 100 items, one
-//! SOAP `Write` (with our `seq` header) in flight at a time.
+//! one sender task per host drains its queue in order, in batches of up to 100 items and below
+//! the server's maximum stanza size (`sizing.rs`), one SOAP `Write` (with our `seq` header) in
+//! flight at a time. A head write that cannot be delivered (too large, or costing the session
+//! again and again: `losses.rs`) makes only its own queue stuck, shown by `state`, until
+//! `purge` drops it (SPEC §6.7).
 //!
 //! One batch in flight per host is deliberate: a receiver skips any `seq` at or below the
 //! highest it applied, so a later batch must never be applied before an earlier one that was
 //! lost (e.g. across the receiver's session restart).
 
+pub mod losses;
 pub mod policy;
+mod sender;
+pub mod sizing;
 #[cfg(test)]
 mod tests;
 
@@ -16,22 +22,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::agent::service::Service;
-use crate::bindings::{BindingSet, Connection, Delivery, Format, Host};
-use crate::datapoints::clock::iso8601_utc;
+use crate::bindings::{BindingSet, Connection, Delivery, Format};
 use crate::datapoints::snvt::RAW_HEX_LON_FORMAT;
 use crate::datapoints::{ChangeEvent, Datapoint, DpType, DpValue, Table, UpdateSource};
-use crate::soap::{
-    LonValue, MAX_ITEMS, MessageProperties, ResponseBody, Seq, WriteItem, build_write_request,
-    parse_response,
-};
 use crate::store::{QueuedWrite, Store};
-use crate::xmpp::session::{Client, IqError};
-use crate::xmpp::stanza::IqType;
+use crate::xmpp::session::Client;
 
 use policy::Decision;
+pub use sender::DeliveryError;
 
 /// The queue name of internal connections (targets on this agent); not a valid host alias
 /// in practice since it cannot be written as a TOML bare key.
@@ -106,6 +107,8 @@ struct Inner {
     hosts: Mutex<HashMap<String, HostRuntime>>,
     latency: Mutex<Latency>,
     client: RwLock<Option<Arc<Client>>>,
+    /// `xmpp.max_stanza_size`: outgoing batches are sized below it (SPEC §5 "Sizes").
+    max_stanza_size: usize,
 }
 
 /// The replication engine of one agent (cheap to clone).
@@ -120,8 +123,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Replicator {
     /// Builds the engine and installs it as the table's observer, so every update is enqueued
-    /// before it is applied.
-    pub fn new(store: Store, service: Service, bindings: BindingSet) -> Replicator {
+    /// before it is applied. Batches to hosts stay below `max_stanza_size` bytes.
+    pub fn new(
+        store: Store,
+        service: Service,
+        bindings: BindingSet,
+        max_stanza_size: usize,
+    ) -> Replicator {
         let table = service.table().clone();
         let r = Replicator {
             inner: Arc::new(Inner {
@@ -138,6 +146,7 @@ impl Replicator {
                 hosts: Mutex::new(HashMap::new()),
                 latency: Mutex::new(Latency::default()),
                 client: RwLock::new(None),
+                max_stanza_size,
             }),
         };
         let weak = Arc::downgrade(&r.inner);
@@ -461,209 +470,6 @@ impl Replicator {
             tokio::spawn(async move { me.sender(name, work, retry_now).await }.instrument(span));
         }
     }
-
-    fn session_online(&self) -> bool {
-        self.inner
-            .client
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|c| matches!(*c.link().borrow(), crate::xmpp::session::Link::Online(_)))
-    }
-
-    fn set_status(&self, host: &str, f: impl FnOnce(&mut HostStatus)) {
-        if let Some(h) = lock(&self.inner.hosts).get_mut(host) {
-            f(&mut h.status);
-        }
-    }
-
-    /// Drains one host's queue for as long as the agent runs.
-    async fn sender(&self, name: String, work: Arc<Notify>, retry_now: Arc<Notify>) {
-        loop {
-            let host = if name == LOCAL_QUEUE {
-                None
-            } else {
-                match self.bindings().hosts.get(&name) {
-                    Some(h) => Some(h.clone()),
-                    // Removed by a reload: its queue is kept until the host comes back.
-                    None => {
-                        retry_now.notified().await;
-                        continue;
-                    }
-                }
-            };
-            let run = match self.inner.store.peek_run(&name, None, MAX_ITEMS) {
-                Ok(r) => r,
-                Err(e) => {
-                    warn!(error = %e, "cannot read the queue");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if run.is_empty() {
-                tokio::select! {
-                    () = work.notified() => {}
-                    () = retry_now.notified() => {}
-                }
-                continue;
-            }
-            // Only durable entries leave: a sequence number a peer has seen must never be
-            // reused after a crash.
-            if let Err(e) = self.inner.store.commit().await {
-                warn!(error = %e, "commit before sending failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            if host.is_some() && !self.session_online() {
-                // Not an error of the host: wait for our session (its coming online wakes us).
-                tokio::select! {
-                    () = retry_now.notified() => {}
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-                continue;
-            }
-            let outcome = match &host {
-                None => self.deliver_locally(&run).await,
-                Some(h) => self.deliver_remote(h, &run).await,
-            };
-            match outcome {
-                Ok(()) => self.set_status(&name, |s| {
-                    s.online = Some(true);
-                }),
-                Err(reason) => {
-                    warn!(%reason, items = run.len(), "delivery failed; will retry");
-                    let _ = self.inner.store.record_error(&name, &reason);
-                    self.set_status(&name, |s| {
-                        s.online = Some(false);
-                        s.last_error = Some(reason);
-                    });
-                    let retry = host
-                        .as_ref()
-                        .map_or(Duration::from_secs(1), |h| h.retry_time);
-                    tokio::select! {
-                        () = tokio::time::sleep(retry) => {}
-                        () = retry_now.notified() => {}
-                    }
-                }
-            }
-        }
-    }
-
-    /// Finishes a delivered batch: dead-letters refused items, acknowledges the rest.
-    fn settle(&self, queue: &str, run: &[(u64, QueuedWrite)], refused: &[(usize, String)]) {
-        for (i, reason) in refused {
-            if let Some((seq, w)) = run.get(*i) {
-                warn!(seq, target = %w.target, %reason, "write refused by the peer; dead-lettered");
-                if let Err(e) = self.inner.store.dead_letter(queue, *seq, reason) {
-                    warn!(error = %e, "cannot dead-letter");
-                }
-            }
-        }
-        let Some((last, _)) = run.last() else { return };
-        if let Err(e) = self.inner.store.ack(queue, *last) {
-            warn!(error = %e, "cannot acknowledge delivered writes");
-        }
-        let now = SystemTime::now();
-        let mut lat = lock(&self.inner.latency);
-        for (_, w) in run {
-            let secs = now
-                .duration_since(w.enqueued_at)
-                .map_or(0.0, |d| d.as_secs_f64());
-            lat.observe(secs);
-        }
-    }
-
-    async fn deliver_locally(&self, run: &[(u64, QueuedWrite)]) -> Result<(), String> {
-        let items: Vec<WriteItem> = run.iter().map(|(_, w)| write_item(w)).collect();
-        let source = UpdateSource::Replication {
-            from: LOCAL_QUEUE.to_owned(),
-        };
-        let resp = self.inner.service.write(&items, &source, SystemTime::now());
-        let refused: Vec<(usize, String)> = resp
-            .items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| match r {
-                crate::soap::ItemReply::Fault(f) => Some((i, f.fault.message.clone())),
-                crate::soap::ItemReply::Ok(_) => None,
-            })
-            .collect();
-        self.inner
-            .store
-            .commit()
-            .await
-            .map_err(|e| format!("commit: {e}"))?;
-        self.settle(LOCAL_QUEUE, run, &refused);
-        Ok(())
-    }
-
-    async fn deliver_remote(&self, host: &Host, run: &[(u64, QueuedWrite)]) -> Result<(), String> {
-        let client = self
-            .inner
-            .client
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or("not started")?;
-        let (first, last) = match (run.first(), run.last()) {
-            (Some((f, _)), Some((l, _))) => (*f, *l),
-            _ => return Ok(()),
-        };
-        let props = MessageProperties {
-            time_stamp: Some(iso8601_utc(SystemTime::now())),
-            unique_id: self.inner.service.unique_id(),
-            seq: Some(Seq {
-                epoch: self.inner.store.epoch(),
-                first,
-                last,
-            }),
-            ..MessageProperties::default()
-        };
-        let items: Vec<WriteItem> = run.iter().map(|(_, w)| write_item(w)).collect();
-        let env = build_write_request(&props, &items).map_err(|e| e.to_string())?;
-        debug!(first, last, to = %host.jid, "sending Write");
-        let answer = client
-            .iq_within(IqType::Set, Some(&host.jid), env, host.timeout())
-            .await
-            .map_err(|e| match e {
-                IqError::Stanza { error, .. } => format!("{} answered {}", host.jid, error),
-                other => format!("{}: {other}", host.jid),
-            })?;
-        let payload = crate::xmpp::stanza::payload(&answer)
-            .ok_or_else(|| format!("{} answered without a SOAP envelope", host.jid))?;
-        let resp = parse_response(payload).map_err(|e| format!("unreadable answer: {e}"))?;
-        let refused: Vec<(usize, String)> = match resp.body {
-            ResponseBody::Items(items) => items
-                .items
-                .iter()
-                .enumerate()
-                .filter(|(_, i)| i.is_error())
-                .map(|(i, it)| {
-                    let f = it.fault.as_ref();
-                    (
-                        i,
-                        f.map_or_else(
-                            || "fault".to_owned(),
-                            |f| format!("fault {}: {}", f.code.code(), f.message),
-                        ),
-                    )
-                })
-                .collect(),
-            // A server-side fault is the peer's own trouble (e.g. its store): retry later.
-            ResponseBody::Fault(f) if f.code.ends_with("Server") => {
-                return Err(format!("{} answered a SOAP fault: {}", host.jid, f.string));
-            }
-            // The whole request refused (a peer that cannot parse it): permanent for every item.
-            ResponseBody::Fault(f) => (0..run.len())
-                .map(|i| (i, format!("SOAP fault: {}", f.string)))
-                .collect(),
-            ResponseBody::SystemInfo(_) => {
-                return Err("answered a Write with system info".to_owned());
-            }
-        };
-        self.settle(&host.name, run, &refused);
-        Ok(())
-    }
 }
 
 /// A datapoint's current value as an update, for sends not caused by a table write (a new
@@ -682,19 +488,6 @@ fn current(dp: &Datapoint, source: UpdateSource) -> ChangeEvent {
 
 fn queue_name(c: &Connection) -> &str {
     c.host.as_deref().unwrap_or(LOCAL_QUEUE)
-}
-
-fn write_item(w: &QueuedWrite) -> WriteItem {
-    let mut item = WriteItem::new(
-        w.target.clone(),
-        LonValue {
-            text: w.value.clone(),
-            lon_format: w.lon_format.clone(),
-            unit: None,
-        },
-    );
-    item.priority = Some(w.priority);
-    item
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -47,7 +47,7 @@ fn rig(connection_extra: &str) -> Rig {
     let text =
         format!("[[connection]]\nsource = \"{SRC}\"\ntarget = \"{DST}\"\n{connection_extra}\n");
     let set = crate::bindings::parse_files(&[(PathBuf::from("b.toml"), text)], &ctx).unwrap();
-    let r = Replicator::new(store, service, set);
+    let r = Replicator::new(store, service, set, 262_144);
     r.start(None);
     Rig {
         table,

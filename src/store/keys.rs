@@ -11,6 +11,8 @@
 //! | `'Q' len16 host seq64` | a chunk of queued writes whose first seq is `seq` |
 //! | `'D' len16 host seq64` | a dead letter |
 //! | `'L' len16 host target` | seq of the queued "latest" write for (host, target) |
+//! | `'S' host` | the host's stuck mark (`purge.rs`) |
+//! | `'P' host` | how many of the host's writes were purged |
 //! | `'E' connection` | the connection's last enqueued value |
 //! | `'A' connection` | the connection's last acknowledged value |
 //!
@@ -34,6 +36,8 @@ const TAG_DEAD: u8 = b'D';
 const TAG_LATEST: u8 = b'L';
 const TAG_ENQUEUED: u8 = b'E';
 const TAG_ACKED: u8 = b'A';
+const TAG_STUCK: u8 = b'S';
+const TAG_PURGED: u8 = b'P';
 
 /// Prefix of every host record key.
 pub(crate) const HOST_PREFIX: &[u8] = &[TAG_HOST];
@@ -88,6 +92,16 @@ impl HostKeys {
         key.push(TAG_HOST);
         key.extend_from_slice(self.host.as_bytes());
         key
+    }
+
+    /// Key of the host's stuck mark.
+    pub(crate) fn stuck(&self) -> Vec<u8> {
+        tagged_str(TAG_STUCK, &self.host)
+    }
+
+    /// Key of the host's purged-writes counter.
+    pub(crate) fn purged(&self) -> Vec<u8> {
+        tagged_str(TAG_PURGED, &self.host)
     }
 
     /// Key of the chunk whose first entry has `seq`.
@@ -172,6 +186,8 @@ pub(crate) fn describe(key: &[u8]) -> String {
         Some(&TAG_HOST) => format!("counters of host {}", text(tail(key))),
         Some(&TAG_ENQUEUED) => format!("last enqueued value of connection {}", text(tail(key))),
         Some(&TAG_ACKED) => format!("last acknowledged value of connection {}", text(tail(key))),
+        Some(&TAG_STUCK) => format!("stuck mark of host {}", text(tail(key))),
+        Some(&TAG_PURGED) => format!("purged count of host {}", text(tail(key))),
         Some(&TAG_CHUNK) | Some(&TAG_DEAD) => match split_scoped_seq(key) {
             Some((host, seq)) if key[0] == TAG_CHUNK => {
                 format!("queue chunk of host {} from seq {seq}", text(host))
@@ -233,6 +249,8 @@ mod tests {
             "latest-value index of host \"site-b\" target \"T\""
         );
         assert_eq!(describe(&k.record()), "counters of host \"site-b\"");
+        assert_eq!(describe(&k.stuck()), "stuck mark of host \"site-b\"");
+        assert_eq!(describe(&k.purged()), "purged count of host \"site-b\"");
         assert_eq!(
             describe(&enqueued("c1")),
             "last enqueued value of connection \"c1\""

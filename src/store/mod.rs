@@ -42,6 +42,7 @@ mod health;
 mod keys;
 mod open;
 mod outbox;
+mod purge;
 mod recovery;
 mod stall;
 mod state;
@@ -57,7 +58,10 @@ pub use open::{SEQ_GAP_AFTER_CRASH, Store};
 pub use recovery::{FailureReporter, PROBE_BYTES, RECOVERY_INTERVAL, StoreUser};
 pub use stall::STALL_AFTER;
 pub use state::{CHUNK_MAX, SPILL_AT};
-pub use types::{ConnectionRecord, DeadLetter, HostStats, QueuedWrite};
+pub use types::{
+    ConnectionRecord, DeadLetter, HostStats, PurgeSummary, PurgedConnection, QueuedWrite, Stuck,
+    StuckKind,
+};
 
 /// The sled tree of the sender side: queues, counters, connections, dead letters, epoch.
 pub const TREE_QUEUE: &str = "replication";

@@ -14,8 +14,8 @@ use super::codec::{self, Chunk, HostRecord};
 use super::error::StoreError;
 use super::keys::{self, HostKeys};
 use super::open::Store;
-use super::state;
-use super::types::{ConnectionRecord, DeadLetter, HostStats, QueuedWrite};
+use super::types::{ConnectionRecord, DeadLetter, HostStats, QueuedWrite, Stuck};
+use super::{purge, state};
 
 /// Most chunk removals put in one batch by `ack` and `purge`; more are removed in further
 /// batches, so memory stays bounded however large the backlog.
@@ -264,7 +264,7 @@ impl Store {
         st.spill(tree)?;
         let floor = st.floor;
         let Some(hs) = st.existing_host(tree, host)? else {
-            return Ok(stats(&HostRecord::new(floor), None));
+            return Ok(stats(&HostRecord::new(floor), None, None, 0));
         };
         let oldest = if hs.rec.depth > 0 {
             read_run(tree, &hs.keys, hs.rec.acked_upto + 1, 1)?
@@ -273,7 +273,9 @@ impl Store {
         } else {
             None
         };
-        Ok(stats(&hs.rec, oldest))
+        let stuck = purge::read_stuck(tree, &hs.keys)?;
+        let purged = purge::read_purged(tree, &hs.keys)?;
+        Ok(stats(&hs.rec, oldest, stuck, purged))
     }
 
     /// Every host that has a queue, counters or dead letters, sorted.
@@ -380,7 +382,12 @@ impl Store {
     }
 }
 
-fn stats(rec: &HostRecord, oldest: Option<SystemTime>) -> HostStats {
+fn stats(
+    rec: &HostRecord,
+    oldest: Option<SystemTime>,
+    stuck: Option<Stuck>,
+    purged: u64,
+) -> HostStats {
     HostStats {
         depth: rec.depth,
         oldest_enqueued_at: oldest,
@@ -392,6 +399,8 @@ fn stats(rec: &HostRecord, oldest: Option<SystemTime>) -> HostStats {
             .as_ref()
             .map(|(t, m)| (codec::from_ms(*t), m.clone())),
         next_seq: rec.next_seq,
+        stuck,
+        purged,
     }
 }
 

@@ -52,6 +52,57 @@ pub struct HostStats {
     pub last_error: Option<(SystemTime, String)>,
     /// The seq the next write for this host will get.
     pub next_seq: u64,
+    /// Why the queue's head cannot be delivered, if it cannot (SPEC §6.7).
+    pub stuck: Option<Stuck>,
+    /// Writes dropped by `webbinder purge`, since the store was created.
+    pub purged: u64,
+}
+
+/// Why a host's queue is stuck: its head write `seq` is not sent again until it is purged
+/// (or, for [`StuckKind::TooLarge`], the limit is raised). Other hosts are not affected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stuck {
+    /// The head write that cannot be delivered.
+    pub seq: u64,
+    /// Why.
+    pub kind: StuckKind,
+    /// The explanation shown by `webbinder state`, naming the write.
+    pub reason: String,
+    /// When the queue was declared stuck.
+    pub since: SystemTime,
+}
+
+/// The kinds of [`Stuck`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StuckKind {
+    /// The write alone exceeds the maximum stanza size: it can never be sent.
+    TooLarge,
+    /// Sending the write alone cost the XMPP session several times in a row.
+    SessionLosses,
+}
+
+/// Queued writes of one connection dropped (or to be dropped) by a purge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgedConnection {
+    /// The connection key (`SOURCE -> HOST:TARGET`).
+    pub connection: String,
+    /// How many writes.
+    pub count: u64,
+    /// The lowest seq among them.
+    pub first_seq: u64,
+    /// The highest seq among them.
+    pub last_seq: u64,
+}
+
+/// What a purge dropped, or would drop.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PurgeSummary {
+    /// Writes in total.
+    pub count: u64,
+    /// Lowest and highest seq, `None` when nothing matched.
+    pub seq_range: Option<(u64, u64)>,
+    /// Per connection, sorted by key.
+    pub connections: Vec<PurgedConnection>,
 }
 
 /// The bookkeeping of one Web connection.

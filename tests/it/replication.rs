@@ -366,6 +366,8 @@ async fn presence_of_a_returning_peer_triggers_delivery(kind: Kind) {
     );
 }
 
+mod sizes;
+
 both_servers!(
     presence_of_a_returning_peer_triggers_delivery,
     every_change_arrives_in_order_with_fan_out_and_internal,
