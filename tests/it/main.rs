@@ -2,6 +2,7 @@
 //! the project's scripts (one binary: `cargo test --test it`).
 
 mod cli;
+mod hostile;
 mod replication;
 mod smartserver;
 mod support;
