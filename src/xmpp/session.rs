@@ -21,7 +21,7 @@ use super::jid::Jid;
 use super::ns;
 use super::stanza::{self, IqType, StanzaError};
 use super::stream::{StreamConfig, StreamError, StreamEvent, XmppStream};
-use super::xml::Element;
+use super::xml::{Element, Rejected};
 
 /// Largest response body accepted from the connection manager.
 const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
@@ -460,6 +460,7 @@ impl Driver {
                         self.emit(ClientEvent::Online { jid, reconnected });
                     }
                     StreamEvent::Stanza(el) => self.dispatch(&mut m, el, own_jid.as_ref()),
+                    StreamEvent::Rejected(r) => self.rejected(&mut m, &r, own_jid.as_ref()),
                     StreamEvent::Ended(Ok(())) => return SessionEnd::Shutdown,
                     StreamEvent::Ended(Err(e)) => {
                         return if closing_since.is_some() {
@@ -517,6 +518,39 @@ impl Driver {
                 _ = tokio::time::sleep_until(wake) => m.handle_timeout(Instant::now().into_std()),
                 _ = sleep_opt(grace_end), if grace_end.is_some() => return SessionEnd::Shutdown,
             }
+        }
+    }
+
+    /// A stanza dropped for a parser limit: logged once, an iq request is
+    /// refused, and one of our own IQs whose answer it was fails at once.
+    fn rejected(&self, m: &mut XmppStream, r: &Rejected, own: Option<&Jid>) {
+        let head = &r.head;
+        warn!(
+            from = head.get_attr("from").unwrap_or("(none)"),
+            stanza = head.name(),
+            id = head.get_attr("id").unwrap_or("(none)"),
+            limit = %r.exceeded,
+            "incoming stanza over a limit dropped",
+        );
+        if let Some(answer) = stanza::refusal(r) {
+            m.send(&answer);
+            return;
+        }
+        if matches!(IqType::of(head), Some(IqType::Result | IqType::Error))
+            && let Some(id) = head.get_attr("id")
+        {
+            let mut pending = self.shared.pending();
+            let Some(p) = pending.remove(id) else { return };
+            if !origin_matches(p.to.as_ref(), stanza::from(head).as_ref(), own) {
+                pending.insert(id.to_owned(), p);
+                return;
+            }
+            drop(pending);
+            let text = format!("answer dropped: {}", r.exceeded);
+            let _ = p.tx.send(Err(IqError::Stanza {
+                id: id.to_owned(),
+                error: StanzaError::policy_violation(&text),
+            }));
         }
     }
 

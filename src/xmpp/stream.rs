@@ -16,7 +16,7 @@ use super::jid::Jid;
 use super::ns;
 use super::sasl::{self, SaslClient, SaslError};
 use super::stanza::{self, IqType};
-use super::xml::Element;
+use super::xml::{Element, Rejected};
 
 const BIND_ID: &str = "wb-bind";
 const SESSION_ID: &str = "wb-session";
@@ -95,6 +95,9 @@ pub enum StreamEvent {
     Online { jid: Jid, sid: String },
     /// An incoming stanza (after `Online`).
     Stanza(Element),
+    /// An incoming stanza dropped for going over a parser limit: only its
+    /// start tag is known, enough to answer an iq with an error.
+    Rejected(Rejected),
     /// The stream is over; `Ok(())` after our own `close`.
     Ended(Result<(), StreamError>),
 }
@@ -203,6 +206,7 @@ impl XmppStream {
             match ev {
                 BoshEvent::Created(_) => {}
                 BoshEvent::Payload(el) => self.on_payload(el),
+                BoshEvent::Rejected(r) => self.events.push_back(StreamEvent::Rejected(r)),
                 BoshEvent::Terminated(t) => {
                     let result = match (self.failure.take(), t) {
                         (Some(f), _) => Err(f),
