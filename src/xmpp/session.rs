@@ -14,11 +14,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::bosh::{HttpFailure, HttpRequest, Rid};
 use super::jid::Jid;
 use super::ns;
+use super::reconnect::{Decision, ReconnectPolicy};
 use super::stanza::{self, IqType, StanzaError};
 use super::stream::{StreamConfig, StreamError, StreamEvent, XmppStream};
 use super::xml::{Element, Rejected};
@@ -80,7 +81,36 @@ pub enum Link {
     Connecting,
     Online(Jid),
     Offline(String),
+    /// Another client logged in as `jid` and the server replaced our session
+    /// (two agents with the same MAC ID?); the next login is `retry_in` after
+    /// the conflict, the `conflicts`-th in a row.
+    Conflict {
+        jid: String,
+        conflicts: u32,
+        retry_in: Duration,
+    },
     Stopped(Option<String>),
+}
+
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Connecting => f.write_str("connecting"),
+            Link::Online(jid) => write!(f, "online as {jid}"),
+            Link::Offline(reason) => write!(f, "offline: {reason}"),
+            Link::Conflict {
+                jid,
+                conflicts,
+                retry_in,
+            } => write!(
+                f,
+                "conflict: another client logged in as {jid} ({conflicts} in a row; is the same MAC ID configured on two agents?), next login {} after it",
+                humantime::format_duration(Duration::from_secs(retry_in.as_secs()))
+            ),
+            Link::Stopped(None) => f.write_str("stopped"),
+            Link::Stopped(Some(e)) => write!(f, "stopped: {e}"),
+        }
+    }
 }
 
 /// Counters for metrics and tests.
@@ -89,6 +119,10 @@ pub struct Stats {
     pub http_requests: AtomicU64,
     pub sessions_started: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Sessions replaced by another client logging in as the same JID.
+    pub conflicts: AtomicU64,
+    /// Incoming stanzas dropped for going over a parser limit.
+    pub stanzas_rejected: AtomicU64,
 }
 
 struct PendingIq {
@@ -345,29 +379,30 @@ impl Driver {
         let _ = self.ev_tx.send(ev);
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .cfg
-            .reconnect_min
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let capped = exp.min(self.cfg.reconnect_max);
-        // Full jitter in [50 %, 100 %]: many agents restarting together do not
-        // hammer the server in lockstep.
-        capped.mul_f64(rand::random_range(0.5..=1.0))
+    /// Our full JID as configured (the bound one, once known, is the same).
+    fn configured_jid(&self) -> Option<Jid> {
+        let s = &self.cfg.stream;
+        format!("{}@{}/{}", s.user, s.bosh.domain, s.resource)
+            .parse()
+            .ok()
     }
 
     async fn run(mut self) {
-        let mut attempt = 0u32;
-        let mut ever_online = false;
+        let mut policy = ReconnectPolicy::new(
+            self.cfg.reconnect_min,
+            self.cfg.reconnect_max,
+            self.cfg.retry_first_connect,
+        );
+        let mut own: Option<Jid> = None;
         loop {
             self.shared.link.send_replace(Link::Connecting);
             self.shared
                 .stats
                 .sessions_started
                 .fetch_add(1, Ordering::Relaxed);
-            let end = self.session(&mut ever_online, &mut attempt).await;
+            let end = self.session(&mut policy, &mut own).await;
             self.shared.fail_all(|id| IqError::SessionLost { id });
-            let err = match end {
+            let mut err = match end {
                 SessionEnd::Shutdown => {
                     info!("xmpp client stopped");
                     self.shared.link.send_replace(Link::Stopped(None));
@@ -376,23 +411,57 @@ impl Driver {
                 }
                 SessionEnd::Lost(e) => e,
             };
-            if err.is_fatal() || (!ever_online && !self.cfg.retry_first_connect) {
-                warn!(error = %err, "xmpp client gives up");
-                self.shared
-                    .link
-                    .send_replace(Link::Stopped(Some(err.to_string())));
-                self.emit(ClientEvent::Stopped { error: Some(err) });
-                return;
+            if let StreamError::SessionRefused { server, .. } = &mut err {
+                *server = Some(self.cfg.url.clone());
             }
-            warn!(error = %err, "xmpp session lost");
-            self.shared
-                .link
-                .send_replace(Link::Offline(err.to_string()));
-            self.emit(ClientEvent::Offline {
-                reason: err.to_string(),
-            });
-            attempt += 1;
-            let delay = self.backoff(attempt);
+            let decision = policy.lost(&err, std::time::Instant::now(), rand::random());
+            let (attempt, delay) = match decision {
+                Decision::Stop => {
+                    error!(error = %err, "xmpp client gives up");
+                    self.shared
+                        .link
+                        .send_replace(Link::Stopped(Some(err.to_string())));
+                    self.emit(ClientEvent::Stopped { error: Some(err) });
+                    return;
+                }
+                Decision::Conflict { conflicts, delay } => {
+                    self.shared.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                    let jid = own
+                        .clone()
+                        .or_else(|| self.configured_jid())
+                        .map_or_else(|| self.cfg.stream.user.clone(), |j| j.to_string());
+                    error!(
+                        %jid,
+                        conflicts,
+                        retry_in = %humantime::format_duration(Duration::from_secs(delay.as_secs())),
+                        "another client logged in as {jid}: is the same MAC ID configured on two agents? \
+                         The server replaced this session; logging in again later would replace the other one"
+                    );
+                    self.shared.link.send_replace(Link::Conflict {
+                        jid: jid.clone(),
+                        conflicts,
+                        retry_in: delay,
+                    });
+                    self.emit(ClientEvent::Offline {
+                        reason: format!("another client logged in as {jid} (conflict)"),
+                    });
+                    (conflicts, delay)
+                }
+                Decision::Retry { attempt, delay } => {
+                    if err.is_refused_session() {
+                        error!(error = %err, "xmpp session refused");
+                    } else {
+                        warn!(error = %err, "xmpp session lost");
+                    }
+                    self.shared
+                        .link
+                        .send_replace(Link::Offline(err.to_string()));
+                    self.emit(ClientEvent::Offline {
+                        reason: err.to_string(),
+                    });
+                    (attempt, delay)
+                }
+            };
             self.emit(ClientEvent::Reconnecting { attempt, delay });
             self.shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
             let until = Instant::now() + delay;
@@ -421,7 +490,7 @@ impl Driver {
         }
     }
 
-    async fn session(&mut self, ever_online: &mut bool, attempt: &mut u32) -> SessionEnd {
+    async fn session(&mut self, policy: &mut ReconnectPolicy, own: &mut Option<Jid>) -> SessionEnd {
         let rid = rand::random_range(1u64..(1u64 << 48));
         let mut m = XmppStream::new(self.cfg.stream.clone(), rid, super::sasl::random_nonce());
         let url: Arc<str> = Arc::from(self.cfg.url.as_str());
@@ -452,9 +521,9 @@ impl Driver {
                 match ev {
                     StreamEvent::Online { jid, sid } => {
                         info!(%jid, %sid, "xmpp session online");
-                        let reconnected = *ever_online;
-                        *ever_online = true;
-                        *attempt = 0;
+                        let reconnected = own.is_some();
+                        policy.online(std::time::Instant::now());
+                        *own = Some(jid.clone());
                         own_jid = Some(jid.clone());
                         self.shared.link.send_replace(Link::Online(jid.clone()));
                         self.emit(ClientEvent::Online { jid, reconnected });
@@ -525,6 +594,10 @@ impl Driver {
     /// refused, and one of our own IQs whose answer it was fails at once.
     fn rejected(&self, m: &mut XmppStream, r: &Rejected, own: Option<&Jid>) {
         let head = &r.head;
+        self.shared
+            .stats
+            .stanzas_rejected
+            .fetch_add(1, Ordering::Relaxed);
         warn!(
             from = head.get_attr("from").unwrap_or("(none)"),
             stanza = head.name(),

@@ -99,10 +99,44 @@ async fn a_deeply_nested_stanza_is_dropped_alone(kind: Kind) {
     assert!(agent.is_running(), "agent died:\n{}", agent.log());
 }
 
-both_servers!(a_deeply_nested_stanza_is_dropped_alone);
-
-// Keeps `Instant` in use for the tests below.
-#[allow(dead_code)]
-fn since(t: Instant) -> Duration {
-    t.elapsed()
+/// Sessions an agent started so far (its "xmpp session online" log lines).
+fn sessions(agent: &Agent) -> usize {
+    log_lines(agent, "INFO", &["xmpp session online"]).len()
 }
+
+/// Item 5: two agents with the same MAC ID (same JID and resource) do not replace each other's
+/// session in a loop: over 20 s they start few sessions, and the one kicked says why.
+async fn two_agents_with_the_same_mac_id_back_off(kind: Kind) {
+    let server = Server::start(kind);
+    server.register(&[(A_MAC, "secret-a")]);
+    let mut first = Agent::new(&server, A_MAC, "secret-a", &[]);
+    let mut twin = Agent::new(&server, A_MAC, "secret-a", &[]);
+    first.start();
+    first.wait_online().await;
+    twin.start();
+    twin.wait_online().await;
+    let window = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < window {
+        let total = sessions(&first) + sessions(&twin);
+        assert!(
+            total <= 4,
+            "{total} session starts: the twins fight\n--- first:\n{}\n--- twin:\n{}",
+            first.log(),
+            twin.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let needle = format!("another client logged in as {}", first.jid);
+    let errors = log_lines(&first, "ERROR", &[&needle]);
+    assert!(
+        !errors.is_empty() && errors[0].contains("same MAC ID"),
+        "the kicked agent names the cause:\n{}",
+        first.log()
+    );
+    assert!(first.is_running() && twin.is_running());
+}
+
+both_servers!(
+    a_deeply_nested_stanza_is_dropped_alone,
+    two_agents_with_the_same_mac_id_back_off
+);
