@@ -136,7 +136,49 @@ async fn two_agents_with_the_same_mac_id_back_off(kind: Kind) {
     assert!(first.is_running() && twin.is_running());
 }
 
+/// Item 9: an agent configured with a domain the server does not serve stops like one with a
+/// wrong password (exit 1) with an error naming the domain and the server, instead of retrying
+/// forever with "internal-server-error".
+async fn a_wrong_domain_stops_the_agent_with_a_clear_error(kind: Kind) {
+    let server = Server::start(kind);
+    server.register(&[(A_MAC, "secret-a")]);
+    let mut agent = Agent::new(&server, A_MAC, "secret-a", &[]);
+    let config = std::fs::read_to_string(agent.config_path()).unwrap();
+    let wrong = config.replace(
+        &format!("domain = \"{}\"", server.domain()),
+        "domain = \"wrong.example\"",
+    );
+    assert_ne!(config, wrong);
+    std::fs::write(agent.config_path(), wrong).unwrap();
+    let started = Instant::now();
+    agent.start();
+    let code = tokio::task::block_in_place(|| agent.wait_exit(Duration::from_secs(90)));
+    assert_eq!(code, Some(1), "the agent must stop:\n{}", agent.log());
+    let log = agent.log();
+    let last = log
+        .lines()
+        .rfind(|l| l.starts_with("webbinder:"))
+        .unwrap_or_default();
+    assert!(
+        last.contains("\"wrong.example\"")
+            && last.contains(&server.bosh_url())
+            && last.contains("check xmpp.domain"),
+        "the error names the domain and the server: {last:?}\n{log}"
+    );
+    eprintln!("{last}");
+    // A clear error at each refusal, long before it gives up.
+    let refusals = log_lines(&agent, "ERROR", &["wrong.example", "refused"]);
+    assert!(!refusals.is_empty(), "{log}");
+    eprintln!(
+        "{}: stopped after {:?} and {} refusals",
+        kind.name(),
+        started.elapsed(),
+        refusals.len()
+    );
+}
+
 both_servers!(
     a_deeply_nested_stanza_is_dropped_alone,
-    two_agents_with_the_same_mac_id_back_off
+    two_agents_with_the_same_mac_id_back_off,
+    a_wrong_domain_stops_the_agent_with_a_clear_error
 );
