@@ -284,7 +284,7 @@ impl BoshSession {
         if matches!(self.state, BoshState::Closing | BoshState::Closed) {
             return;
         }
-        self.pending.push_back(stanza.to_xml());
+        self.pending.push_back(stanza.to_xml_fragment());
     }
 
     /// Stanzas queued but not yet in any request.

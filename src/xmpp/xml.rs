@@ -352,10 +352,24 @@ impl Element {
         out
     }
 
+    /// Serialises to a fragment valid inside any parent: like [`Element::to_xml`],
+    /// but an element in no namespace says `xmlns=""`, so a parent's default
+    /// namespace cannot capture it (found by the round-trip property test).
+    pub fn to_xml_fragment(&self) -> String {
+        let mut out = String::with_capacity(256);
+        let mut scope = Scope {
+            default_ns: UNKNOWN_DEFAULT_NS.to_owned(),
+            prefixes: Vec::new(),
+        };
+        write_element(self, &mut out, &mut scope, &[]);
+        out
+    }
+
     /// Serialises this (childless) element around `fragments`, each of which
-    /// must be the output of [`Element::to_xml`]. Such output declares every
-    /// namespace it uses, so it is valid in any parent: this lets a BOSH body
-    /// carry stanzas serialised once, and retransmit identical bytes.
+    /// must be the output of [`Element::to_xml_fragment`]. Such output
+    /// declares every namespace it uses, so it is valid in any parent: this
+    /// lets a BOSH body carry stanzas serialised once, and retransmit
+    /// identical bytes.
     pub fn to_xml_wrapping(&self, fragments: &[&str]) -> String {
         let len = fragments.iter().map(|f| f.len()).sum::<usize>();
         let mut out = String::with_capacity(256 + len);
@@ -383,6 +397,10 @@ impl std::fmt::Display for Element {
 }
 
 // ---------------------------------------------------------- serialisation ---
+
+/// A default namespace no element has: whatever the element's namespace
+/// (even none), it gets declared.
+const UNKNOWN_DEFAULT_NS: &str = "\u{0}unknown";
 
 /// Namespace bindings in force while writing.
 #[derive(Default, Clone)]
@@ -534,5 +552,7 @@ fn write_element(el: &Element, out: &mut String, parent: &mut Scope, fragments: 
     out.push('>');
 }
 
+#[cfg(test)]
+pub(crate) mod prop_tests;
 #[cfg(test)]
 mod tests;

@@ -154,7 +154,7 @@ fn serialise_generates_prefix_for_attribute_namespace() {
 #[test]
 fn serialised_fragments_stay_valid_inside_any_parent() {
     let st = Element::new("jabber:client", "message").text("hi");
-    let frag = st.to_xml();
+    let frag = st.to_xml_fragment();
     let body = Element::new("http://jabber.org/protocol/httpbind", "body").attr("rid", "1");
     let s = body.to_xml_wrapping(&[&frag, &frag]);
     let back = p(&s).unwrap();
@@ -301,4 +301,19 @@ fn the_body_byte_limit_still_applies_to_the_whole_body() {
         Element::parse_document(&text, &limits, &small()),
         Err(XmlError::TooLarge { .. })
     ));
+}
+
+/// Found by `prop_tests::serialised_trees_read_back_equal`: `<a/>` in no
+/// namespace, wrapped in a body, was read back in the body's namespace.
+#[test]
+fn regression_a_fragment_in_no_namespace_stays_in_no_namespace() {
+    let st = Element::new("", "a");
+    let frag = st.to_xml_fragment();
+    assert_eq!(frag, "<a xmlns=\"\"/>");
+    let body = Element::new("http://jabber.org/protocol/httpbind", "body");
+    let back = p(&body.to_xml_wrapping(&[&frag])).unwrap();
+    assert_eq!(back.children().collect::<Vec<_>>(), vec![&st]);
+    // A stanza in jabber:client serialises as before.
+    let m = Element::new("jabber:client", "message");
+    assert_eq!(m.to_xml_fragment(), m.to_xml());
 }
