@@ -199,7 +199,7 @@ fn text() -> impl Strategy<Value = String> {
     proptest::collection::vec(
         prop_oneof![
             any::<char>().prop_filter("xml char", |c| {
-                !((*c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
+                ((*c as u32) >= 0x20 || matches!(c, '\t' | '\n' | '\r'))
                     && !matches!(c, '\u{FFFE}' | '\u{FFFF}')
             }),
             prop::sample::select(vec!['<', '>', '&', '\'', '"', ']', '\r', '\n', '\t']),
