@@ -860,4 +860,6 @@ fn terminal_condition(body: &Element) -> (String, Option<String>) {
 }
 
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;
