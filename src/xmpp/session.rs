@@ -24,8 +24,9 @@ use super::stanza::{self, IqType, StanzaError};
 use super::stream::{StreamConfig, StreamError, StreamEvent, XmppStream};
 use super::xml::{Element, Rejected};
 
-/// Largest response body accepted from the connection manager.
-const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+/// Largest response body accepted from the connection manager: what the
+/// BOSH machine parses (each stanza in it is held to its own limits).
+const MAX_RESPONSE_BYTES: usize = super::bosh::MAX_BODY_BYTES;
 /// How long a clean shutdown may take before the driver just stops.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
