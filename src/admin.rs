@@ -225,6 +225,7 @@ fn xmpp_part(link: &Link) -> Part {
         Link::Online(_) => Part::ok("online"),
         Link::Connecting => Part::failing("connecting", "logging in to the XMPP server"),
         Link::Offline(reason) => Part::failing("offline", reason.clone()),
+        Link::Conflict { .. } => Part::failing("conflict", link.to_string()),
         Link::Stopped(reason) => Part::failing(
             "stopped",
             reason
@@ -399,6 +400,30 @@ async fn metrics(State(a): State<Admin>) -> Response {
             s.failed
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP webbinder_queue_stuck Whether a host's queue is stuck on a head it cannot deliver (see state).\n# TYPE webbinder_queue_stuck gauge"
+    );
+    for (h, s) in &stats {
+        let _ = writeln!(
+            out,
+            "webbinder_queue_stuck{{host=\"{}\"}} {}",
+            label(h),
+            u8::from(s.stuck.is_some())
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP webbinder_purged_total Queued writes an operator dropped with purge.\n# TYPE webbinder_purged_total counter"
+    );
+    for (h, s) in &stats {
+        let _ = writeln!(
+            out,
+            "webbinder_purged_total{{host=\"{}\"}} {}",
+            label(h),
+            s.purged
+        );
+    }
     let lat = a.replicator.latency();
     let _ = writeln!(
         out,
@@ -427,6 +452,16 @@ async fn metrics(State(a): State<Admin>) -> Response {
             "webbinder_reconnects_total",
             "XMPP session re-establishments.",
             st.reconnects.load(Ordering::Relaxed),
+        ),
+        (
+            "webbinder_xmpp_conflicts_total",
+            "Sessions replaced by another client logging in as our JID (same MAC ID twice?).",
+            st.conflicts.load(Ordering::Relaxed),
+        ),
+        (
+            "webbinder_stanzas_rejected_total",
+            "Incoming stanzas dropped for exceeding a parser limit.",
+            st.stanzas_rejected.load(Ordering::Relaxed),
         ),
         (
             "webbinder_store_commit_stalls_total",

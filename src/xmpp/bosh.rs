@@ -16,7 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::ns;
-use super::xml::{Element, Limits, NS_XML};
+use super::xml::{Element, Limits, NS_XML, Rejected, StanzaLimits};
+
+/// Largest response body parsed: several stanzas of the largest size.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Largest rid a client may ever use (XEP-0124 §14.1: 2^53 - 1).
 pub const MAX_RID: u64 = (1 << 53) - 1;
@@ -56,8 +59,12 @@ pub struct BoshConfig {
     pub stall_timeout: Duration,
     /// Upper bound on one request body; larger batches are split.
     pub max_body_bytes: usize,
-    /// Limits applied to response bodies.
+    /// Limits applied to a whole response body (its depth limit only
+    /// matters for the body itself: stanzas are held to `stanza_limits`).
     pub limits: Limits,
+    /// Limits applied to each stanza of a response: one over a limit is
+    /// dropped and reported ([`BoshEvent::Rejected`]), the rest delivered.
+    pub stanza_limits: StanzaLimits,
     /// Retransmissions of one rid before the session is given up.
     pub max_retries: u32,
 }
@@ -75,7 +82,11 @@ impl BoshConfig {
             poll_gap: Duration::from_millis(25),
             stall_timeout: Duration::from_secs(5),
             max_body_bytes: 256 * 1024,
-            limits: Limits::default(),
+            limits: Limits {
+                max_bytes: MAX_BODY_BYTES,
+                ..Limits::default()
+            },
+            stanza_limits: StanzaLimits::default(),
             max_retries: 5,
         }
     }
@@ -158,6 +169,9 @@ pub enum BoshEvent {
     Created(SessionParams),
     /// A payload element, delivered strictly in rid order (XEP-0124 §14.2).
     Payload(Element),
+    /// A payload dropped for going over a stanza limit, in its place in
+    /// the order; the rest of its body is delivered as usual.
+    Rejected(Rejected),
     /// The session is over; no further requests will be produced.
     Terminated(Termination),
 }
@@ -195,7 +209,7 @@ enum ReqState {
     /// Failed; to be retransmitted at `at`.
     Retry { at: Instant, last: HttpFailure },
     /// Answered, waiting for earlier rids before its payloads are delivered.
-    Answered(Element),
+    Answered(Element, Vec<Rejected>),
 }
 
 #[derive(Debug)]
@@ -260,7 +274,7 @@ impl BoshSession {
     pub fn in_flight(&self) -> usize {
         self.outstanding
             .values()
-            .filter(|o| !matches!(o.state, ReqState::Answered(_)) && !o.terminate)
+            .filter(|o| !matches!(o.state, ReqState::Answered(..)) && !o.terminate)
             .count()
     }
 
@@ -270,7 +284,7 @@ impl BoshSession {
         if matches!(self.state, BoshState::Closing | BoshState::Closed) {
             return;
         }
-        self.pending.push_back(stanza.to_xml());
+        self.pending.push_back(stanza.to_xml_fragment());
     }
 
     /// Stanzas queued but not yet in any request.
@@ -588,34 +602,37 @@ impl BoshSession {
         let Some(o) = self.outstanding.get(&rid.0) else {
             return; // a late duplicate of an answered request
         };
-        if matches!(o.state, ReqState::Answered(_)) {
+        if matches!(o.state, ReqState::Answered(..)) {
             return;
         }
         let terminate = o.terminate;
         match result {
-            Ok(text) => match Element::parse(&text, &self.cfg.limits) {
-                Ok(body) if body.is(ns::HTTPBIND, "body") => {
-                    self.last_response = Some(now);
-                    if body.get_attr("type") == Some("error") {
-                        self.recoverable_error(now, rid.0);
-                        return;
+            Ok(text) => {
+                match Element::parse_document(&text, &self.cfg.limits, &self.cfg.stanza_limits) {
+                    Ok(doc) if doc.root.is(ns::HTTPBIND, "body") => {
+                        let body = doc.root;
+                        self.last_response = Some(now);
+                        if body.get_attr("type") == Some("error") {
+                            self.recoverable_error(now, rid.0);
+                            return;
+                        }
+                        if let Some(o) = self.outstanding.get_mut(&rid.0) {
+                            o.state = ReqState::Answered(body, doc.rejected);
+                        }
+                        self.mark_older_suspect(now, rid.0);
+                        self.deliver_in_order();
                     }
-                    if let Some(o) = self.outstanding.get_mut(&rid.0) {
-                        o.state = ReqState::Answered(body);
-                    }
-                    self.mark_older_suspect(now, rid.0);
-                    self.deliver_in_order();
+                    Ok(other) => self.failed(
+                        now,
+                        rid.0,
+                        HttpFailure::Transport(format!(
+                            "response is <{}/>, not a BOSH body",
+                            other.root.name()
+                        )),
+                    ),
+                    Err(e) => self.failed(now, rid.0, HttpFailure::Transport(e.to_string())),
                 }
-                Ok(other) => self.failed(
-                    now,
-                    rid.0,
-                    HttpFailure::Transport(format!(
-                        "response is <{}/>, not a BOSH body",
-                        other.name()
-                    )),
-                ),
-                Err(e) => self.failed(now, rid.0, HttpFailure::Transport(e.to_string())),
-            },
+            }
             Err(f) if terminate => {
                 // Best effort: the session is over either way.
                 let _ = f;
@@ -642,7 +659,7 @@ impl BoshSession {
         let max = self.cfg.max_retries;
         let mut gave_up = None;
         for (r, o) in self.outstanding.range_mut(..=rid) {
-            if matches!(o.state, ReqState::Answered(_)) {
+            if matches!(o.state, ReqState::Answered(..)) {
                 continue;
             }
             if o.attempts >= max {
@@ -726,21 +743,21 @@ impl BoshSession {
     /// first one still unanswered (XEP-0124 §14.2: responses in request order).
     fn deliver_in_order(&mut self) {
         while let Some(entry) = self.outstanding.first_entry() {
-            if !matches!(entry.get().state, ReqState::Answered(_)) {
+            if !matches!(entry.get().state, ReqState::Answered(..)) {
                 break;
             }
             let o = entry.remove();
-            let ReqState::Answered(body) = o.state else {
+            let ReqState::Answered(body, rejected) = o.state else {
                 break;
             };
-            self.process_body(body, o.terminate);
+            self.process_body(body, rejected, o.terminate);
             if self.state == BoshState::Closed {
                 break;
             }
         }
     }
 
-    fn process_body(&mut self, body: Element, was_terminate: bool) {
+    fn process_body(&mut self, body: Element, rejected: Vec<Rejected>, was_terminate: bool) {
         if self.state == BoshState::Creating {
             match parse_params(&body, self.cfg.wait) {
                 Ok(p) => {
@@ -763,11 +780,19 @@ impl BoshSession {
         let closing = self.state == BoshState::Closing;
         let (condition, detail) = terminal_condition(&body);
         // Payloads before a terminal condition are still delivered (XEP-0206 §8).
+        let mut rejected = rejected.into_iter().peekable();
+        let mut index = 0usize;
         for child in body.into_children() {
+            while let Some(r) = rejected.next_if(|r| r.index <= index) {
+                self.events.push_back(BoshEvent::Rejected(r));
+                index += 1;
+            }
+            index += 1;
             if !child.is(ns::STREAM, "error") {
                 self.events.push_back(BoshEvent::Payload(child));
             }
         }
+        self.events.extend(rejected.map(BoshEvent::Rejected));
         if was_terminate || (is_terminate && closing) {
             self.finish(Termination::Closed);
         } else if is_terminate {
@@ -834,5 +859,7 @@ fn terminal_condition(body: &Element) -> (String, Option<String>) {
     (condition, detail)
 }
 
+#[cfg(test)]
+mod prop_tests;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
-//! The XMPP client: a thin tokio/reqwest driver around [`XmppStream`], with
-//! IQ request/response correlation (per-IQ timeout), delivery of incoming
-//! stanzas as events, automatic reconnection with capped exponential
-//! backoff and jitter, and clean shutdown.
+//! The XMPP client: a thin tokio/reqwest driver (`session/driver.rs`) around
+//! [`XmppStream`](super::stream::XmppStream), with IQ request/response
+//! correlation (per-IQ timeout), delivery of incoming stanzas as events,
+//! reconnection as [`super::reconnect`] decides, and clean shutdown.
 //!
 //! Protocol rules live in the sans-IO machines (`bosh`, `stream`); this
 //! module moves bytes, keeps time and talks to the application.
@@ -13,18 +13,16 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, info_span};
 
-use super::bosh::{HttpFailure, HttpRequest, Rid};
 use super::jid::Jid;
-use super::ns;
 use super::stanza::{self, IqType, StanzaError};
-use super::stream::{StreamConfig, StreamError, StreamEvent, XmppStream};
+use super::stream::{StreamConfig, StreamError};
 use super::xml::Element;
 
-/// Largest response body accepted from the connection manager.
-const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+/// Largest response body accepted from the connection manager: what the
+/// BOSH machine parses (each stanza in it is held to its own limits).
+const MAX_RESPONSE_BYTES: usize = super::bosh::MAX_BODY_BYTES;
 /// How long a clean shutdown may take before the driver just stops.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
@@ -80,7 +78,36 @@ pub enum Link {
     Connecting,
     Online(Jid),
     Offline(String),
+    /// Another client logged in as `jid` and the server replaced our session
+    /// (two agents with the same MAC ID?); the next login is `retry_in` after
+    /// the conflict, the `conflicts`-th in a row.
+    Conflict {
+        jid: String,
+        conflicts: u32,
+        retry_in: Duration,
+    },
     Stopped(Option<String>),
+}
+
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Connecting => f.write_str("connecting"),
+            Link::Online(jid) => write!(f, "online as {jid}"),
+            Link::Offline(reason) => write!(f, "offline: {reason}"),
+            Link::Conflict {
+                jid,
+                conflicts,
+                retry_in,
+            } => write!(
+                f,
+                "conflict: another client logged in as {jid} ({conflicts} in a row; is the same MAC ID configured on two agents?), next login {} after it",
+                humantime::format_duration(Duration::from_secs(retry_in.as_secs()))
+            ),
+            Link::Stopped(None) => f.write_str("stopped"),
+            Link::Stopped(Some(e)) => write!(f, "stopped: {e}"),
+        }
+    }
 }
 
 /// Counters for metrics and tests.
@@ -89,6 +116,10 @@ pub struct Stats {
     pub http_requests: AtomicU64,
     pub sessions_started: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Sessions replaced by another client logging in as the same JID.
+    pub conflicts: AtomicU64,
+    /// Incoming stanzas dropped for going over a parser limit.
+    pub stanzas_rejected: AtomicU64,
 }
 
 struct PendingIq {
@@ -327,333 +358,6 @@ impl IqHandle {
     }
 }
 
-enum SessionEnd {
-    Shutdown,
-    Lost(StreamError),
-}
+mod driver;
 
-struct Driver {
-    cfg: ClientConfig,
-    http: reqwest::Client,
-    shared: Arc<Shared>,
-    cmd_rx: mpsc::UnboundedReceiver<Command>,
-    ev_tx: mpsc::UnboundedSender<ClientEvent>,
-}
-
-impl Driver {
-    fn emit(&self, ev: ClientEvent) {
-        let _ = self.ev_tx.send(ev);
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .cfg
-            .reconnect_min
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let capped = exp.min(self.cfg.reconnect_max);
-        // Full jitter in [50 %, 100 %]: many agents restarting together do not
-        // hammer the server in lockstep.
-        capped.mul_f64(rand::random_range(0.5..=1.0))
-    }
-
-    async fn run(mut self) {
-        let mut attempt = 0u32;
-        let mut ever_online = false;
-        loop {
-            self.shared.link.send_replace(Link::Connecting);
-            self.shared
-                .stats
-                .sessions_started
-                .fetch_add(1, Ordering::Relaxed);
-            let end = self.session(&mut ever_online, &mut attempt).await;
-            self.shared.fail_all(|id| IqError::SessionLost { id });
-            let err = match end {
-                SessionEnd::Shutdown => {
-                    info!("xmpp client stopped");
-                    self.shared.link.send_replace(Link::Stopped(None));
-                    self.emit(ClientEvent::Stopped { error: None });
-                    return;
-                }
-                SessionEnd::Lost(e) => e,
-            };
-            if err.is_fatal() || (!ever_online && !self.cfg.retry_first_connect) {
-                warn!(error = %err, "xmpp client gives up");
-                self.shared
-                    .link
-                    .send_replace(Link::Stopped(Some(err.to_string())));
-                self.emit(ClientEvent::Stopped { error: Some(err) });
-                return;
-            }
-            warn!(error = %err, "xmpp session lost");
-            self.shared
-                .link
-                .send_replace(Link::Offline(err.to_string()));
-            self.emit(ClientEvent::Offline {
-                reason: err.to_string(),
-            });
-            attempt += 1;
-            let delay = self.backoff(attempt);
-            self.emit(ClientEvent::Reconnecting { attempt, delay });
-            self.shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-            let until = Instant::now() + delay;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(until) => break,
-                    cmd = self.cmd_rx.recv() => match cmd {
-                        Some(Command::Send(el)) => self.refuse(&el),
-                        Some(Command::Shutdown) | None => {
-                            self.shared.link.send_replace(Link::Stopped(None));
-                            self.emit(ClientEvent::Stopped { error: None });
-                            return;
-                        }
-                    },
-                }
-            }
-        }
-    }
-
-    /// A stanza that cannot be sent now: if it is one of our IQs, fail it at once.
-    fn refuse(&self, el: &Element) {
-        if let Some(id) = el.get_attr("id")
-            && let Some(p) = self.shared.pending().remove(id)
-        {
-            let _ = p.tx.send(Err(IqError::NotConnected));
-        }
-    }
-
-    async fn session(&mut self, ever_online: &mut bool, attempt: &mut u32) -> SessionEnd {
-        let rid = rand::random_range(1u64..(1u64 << 48));
-        let mut m = XmppStream::new(self.cfg.stream.clone(), rid, super::sasl::random_nonce());
-        let url: Arc<str> = Arc::from(self.cfg.url.as_str());
-        let (resp_tx, mut resp_rx) =
-            mpsc::unbounded_channel::<(Rid, Result<String, HttpFailure>)>();
-        let mut closing_since: Option<Instant> = None;
-        let mut own_jid: Option<Jid> = None;
-        loop {
-            let now = Instant::now().into_std();
-            // Deadlines that passed (e.g. a stall) act before anything is sent,
-            // so the shortcut below can never spin on an expired deadline.
-            m.handle_timeout(now);
-            while let Some(req) = m.poll_request(now) {
-                self.shared
-                    .stats
-                    .http_requests
-                    .fetch_add(1, Ordering::Relaxed);
-                let http = self.http.clone();
-                let url = url.clone();
-                let tx = resp_tx.clone();
-                tokio::spawn(async move {
-                    let rid = req.rid;
-                    let res = post(&http, &url, &req).await;
-                    let _ = tx.send((rid, res));
-                });
-            }
-            while let Some(ev) = m.poll_event() {
-                match ev {
-                    StreamEvent::Online { jid, sid } => {
-                        info!(%jid, %sid, "xmpp session online");
-                        let reconnected = *ever_online;
-                        *ever_online = true;
-                        *attempt = 0;
-                        own_jid = Some(jid.clone());
-                        self.shared.link.send_replace(Link::Online(jid.clone()));
-                        self.emit(ClientEvent::Online { jid, reconnected });
-                    }
-                    StreamEvent::Stanza(el) => self.dispatch(&mut m, el, own_jid.as_ref()),
-                    StreamEvent::Ended(Ok(())) => return SessionEnd::Shutdown,
-                    StreamEvent::Ended(Err(e)) => {
-                        return if closing_since.is_some() {
-                            SessionEnd::Shutdown
-                        } else {
-                            SessionEnd::Lost(e)
-                        };
-                    }
-                }
-            }
-            // Replies queued by dispatch (e.g. ping) go out before we sleep.
-            if m.poll_timeout()
-                .is_some_and(|t| t <= Instant::now().into_std())
-            {
-                continue;
-            }
-            let wake = m
-                .poll_timeout()
-                .map(Instant::from_std)
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            let grace_end = closing_since.map(|t| t + CLOSE_GRACE);
-            tokio::select! {
-                biased;
-                Some((rid, res)) = resp_rx.recv() => {
-                    m.handle_response(Instant::now().into_std(), rid, res);
-                    while let Ok((rid, res)) = resp_rx.try_recv() {
-                        m.handle_response(Instant::now().into_std(), rid, res);
-                    }
-                }
-                cmd = self.cmd_rx.recv() => {
-                    let mut next = cmd;
-                    loop {
-                        match next {
-                            Some(Command::Send(el)) => {
-                                if m.is_online() && closing_since.is_none() {
-                                    m.send(&el);
-                                } else {
-                                    self.refuse(&el);
-                                }
-                            }
-                            Some(Command::Shutdown) | None => {
-                                if closing_since.is_none() {
-                                    closing_since = Some(Instant::now());
-                                    m.close();
-                                }
-                            }
-                        }
-                        // Batch everything already queued into the next body.
-                        match self.cmd_rx.try_recv() {
-                            Ok(c) => next = Some(c),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                _ = tokio::time::sleep_until(wake) => m.handle_timeout(Instant::now().into_std()),
-                _ = sleep_opt(grace_end), if grace_end.is_some() => return SessionEnd::Shutdown,
-            }
-        }
-    }
-
-    fn dispatch(&self, m: &mut XmppStream, el: Element, own: Option<&Jid>) {
-        match IqType::of(&el) {
-            Some(kind @ (IqType::Result | IqType::Error)) => {
-                let Some(id) = el.get_attr("id") else { return };
-                let mut pending = self.shared.pending();
-                let Some(p) = pending.remove(id) else {
-                    debug!(id, "answer to an unknown or expired iq");
-                    return;
-                };
-                if !origin_matches(p.to.as_ref(), stanza::from(&el).as_ref(), own) {
-                    warn!(id, from = ?el.get_attr("from"), "iq answer from the wrong sender ignored");
-                    pending.insert(id.to_owned(), p);
-                    return;
-                }
-                drop(pending);
-                let res = if kind == IqType::Result {
-                    Ok(el)
-                } else {
-                    let id = id.to_owned();
-                    let error = StanzaError::from_stanza(&el)
-                        .unwrap_or_else(|| StanzaError::new("cancel", "undefined-condition", None));
-                    Err(IqError::Stanza { id, error })
-                };
-                let _ = p.tx.send(res);
-            }
-            Some(IqType::Get | IqType::Set) => {
-                // XEP-0199: answered for anyone, it reveals nothing.
-                if stanza::payload(&el).is_some_and(|p| p.is(ns::PING, "ping")) {
-                    m.send(&stanza::iq_result(&el, None));
-                    return;
-                }
-                if let Err(mpsc::error::SendError(ClientEvent::Stanza(el))) =
-                    self.ev_tx.send(ClientEvent::Stanza(el))
-                {
-                    m.send(&stanza::iq_error(&el, &StanzaError::service_unavailable()));
-                }
-            }
-            None => {
-                let _ = self.ev_tx.send(ClientEvent::Stanza(el));
-            }
-        }
-    }
-}
-
-async fn sleep_opt(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// RFC 6120 §8.1.2.1: an answer must come from whom we asked; for requests
-/// to our own account/server, absent, bare own JID or the domain are fine.
-fn origin_matches(to: Option<&Jid>, from: Option<&Jid>, own: Option<&Jid>) -> bool {
-    match (to, from) {
-        (Some(to), Some(from)) => to == from,
-        (Some(_), None) => false,
-        (None, None) => true,
-        (None, Some(from)) => own.is_some_and(|own| {
-            *from == own.bare()
-                || *from == *own
-                || (from.node().is_none() && from.domain() == own.domain())
-        }),
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
-}
-
-async fn post(http: &reqwest::Client, url: &str, req: &HttpRequest) -> Result<String, HttpFailure> {
-    let exchange = async {
-        let mut resp = http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
-            .body(req.body.to_string())
-            .send()
-            .await
-            .map_err(|e| HttpFailure::Transport(error_chain(&e)))?;
-        if resp.status() != reqwest::StatusCode::OK {
-            return Err(HttpFailure::Status(resp.status().as_u16()));
-        }
-        let mut buf: Vec<u8> = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| HttpFailure::Transport(error_chain(&e)))?
-        {
-            if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(HttpFailure::Transport(format!(
-                    "response larger than {MAX_RESPONSE_BYTES} bytes"
-                )));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        String::from_utf8(buf).map_err(|_| HttpFailure::Transport("response is not UTF-8".into()))
-    };
-    tokio::time::timeout(req.timeout, exchange)
-        .await
-        .unwrap_or(Err(HttpFailure::Timeout))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn j(s: &str) -> Jid {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn answer_must_come_from_the_addressee() {
-        let own = j("me@d/ilon");
-        assert!(origin_matches(
-            Some(&j("a@d/x")),
-            Some(&j("A@d/x")),
-            Some(&own)
-        ));
-        assert!(!origin_matches(
-            Some(&j("a@d/x")),
-            Some(&j("b@d/x")),
-            Some(&own)
-        ));
-        assert!(!origin_matches(Some(&j("a@d/x")), None, Some(&own)));
-        assert!(origin_matches(None, None, Some(&own)));
-        assert!(origin_matches(None, Some(&j("d")), Some(&own)));
-        assert!(origin_matches(None, Some(&j("me@d")), Some(&own)));
-        assert!(!origin_matches(None, Some(&j("evil@d")), Some(&own)));
-    }
-}
+use driver::Driver;

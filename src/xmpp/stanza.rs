@@ -5,7 +5,7 @@
 
 use super::jid::Jid;
 use super::ns;
-use super::xml::Element;
+use super::xml::{Element, Rejected};
 
 /// The `type` of an `<iq/>` (RFC 6120 §8.2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,20 @@ pub fn iq_error(request: &Element, error: &StanzaError) -> Element {
     e
 }
 
+/// The answer owed to a stanza dropped for a parser limit: an iq request
+/// (get/set) with an id gets a `policy-violation` error addressed back from
+/// its start tag; anything else (an answer, a message, a presence) gets
+/// none, so a hostile sender cannot make us bounce traffic.
+pub fn refusal(r: &Rejected) -> Option<Element> {
+    let head = &r.head;
+    if !matches!(IqType::of(head), Some(IqType::Get | IqType::Set)) {
+        return None;
+    }
+    head.get_attr("id")?;
+    let text = format!("stanza dropped: {}", r.exceeded);
+    Some(iq_error(head, &StanzaError::policy_violation(&text)))
+}
+
 /// A `<presence/>`, e.g. `subscribe`/`subscribed` (RFC 6121 §3) or initial presence.
 pub fn presence(kind: Option<&str>, to: Option<&Jid>) -> Element {
     let mut e = Element::new(ns::CLIENT, "presence");
@@ -150,6 +164,12 @@ impl StanzaError {
         StanzaError::new("cancel", "service-unavailable", None)
     }
 
+    /// RFC 6120 §8.3.3.12: the stanza broke a local policy (here a size or
+    /// nesting limit); `modify` tells the sender a smaller one may pass.
+    pub fn policy_violation(text: &str) -> StanzaError {
+        StanzaError::new("modify", "policy-violation", Some(text))
+    }
+
     /// Reads the `<error/>` child of an error stanza.
     pub fn from_stanza(el: &Element) -> Option<StanzaError> {
         let err = el
@@ -209,6 +229,39 @@ mod tests {
             Some(StanzaError::new("auth", "forbidden", Some("not allowed")))
         );
         assert_eq!(IqType::of(&back), Some(IqType::Error));
+    }
+
+    #[test]
+    fn a_dropped_iq_request_is_refused_and_nothing_else_is_answered() {
+        use crate::xmpp::xml::Exceeded;
+        let head = |s: &str| Element::parse(s, &Limits::default()).unwrap();
+        let rejected = |h: Element| Rejected {
+            index: 0,
+            head: h,
+            exceeded: Exceeded::Depth { limit: 64 },
+        };
+        let r = rejected(head(
+            "<iq xmlns='jabber:client' type='get' id='q1' from='evil@d/x' to='me@d/ilon'/>",
+        ));
+        let e = refusal(&r).expect("an iq get is answered");
+        assert_eq!(IqType::of(&e), Some(IqType::Error));
+        assert_eq!(e.get_attr("id"), Some("q1"));
+        assert_eq!(e.get_attr("to"), Some("evil@d/x"));
+        let err = StanzaError::from_stanza(&e).unwrap();
+        assert_eq!(
+            (err.kind.as_str(), err.condition.as_str()),
+            ("modify", "policy-violation")
+        );
+        assert!(err.text.unwrap().contains("depth over 64"));
+        for quiet in [
+            "<iq xmlns='jabber:client' type='set' from='evil@d/x'/>",
+            "<iq xmlns='jabber:client' type='result' id='a' from='evil@d/x'/>",
+            "<iq xmlns='jabber:client' type='error' id='a' from='evil@d/x'/>",
+            "<message xmlns='jabber:client' id='m' from='evil@d/x'/>",
+            "<presence xmlns='jabber:client' id='p' from='evil@d/x'/>",
+        ] {
+            assert_eq!(refusal(&rejected(head(quiet))), None, "{quiet}");
+        }
     }
 
     #[test]

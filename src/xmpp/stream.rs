@@ -16,7 +16,7 @@ use super::jid::Jid;
 use super::ns;
 use super::sasl::{self, SaslClient, SaslError};
 use super::stanza::{self, IqType};
-use super::xml::Element;
+use super::xml::{Element, Rejected};
 
 const BIND_ID: &str = "wb-bind";
 const SESSION_ID: &str = "wb-session";
@@ -66,6 +66,14 @@ pub enum StreamError {
     Sasl(#[from] SaslError),
     #[error("resource binding failed: {detail}")]
     Bind { detail: String },
+    /// The connection manager refused to open a session for our domain.
+    #[error("the XMPP server{} refused a session for domain {domain:?} ({condition}{}): check xmpp.domain", server.as_ref().map(|s| format!(" at {s}")).unwrap_or_default(), if condition == "internal-server-error" { "; ejabberd answers so for a domain it does not serve" } else { ": it does not serve that domain" })]
+    SessionRefused {
+        domain: String,
+        condition: String,
+        /// The BOSH URL, filled in by the client driver.
+        server: Option<String>,
+    },
 }
 
 impl StreamError {
@@ -74,6 +82,7 @@ impl StreamError {
     pub fn is_fatal(&self) -> bool {
         match self {
             StreamError::AuthFailed { .. } | StreamError::Sasl(_) => true,
+            StreamError::SessionRefused { condition, .. } => condition != "internal-server-error",
             StreamError::Bosh(Termination::Condition { condition, .. }) => {
                 matches!(
                     condition.as_str(),
@@ -86,7 +95,34 @@ impl StreamError {
             _ => false,
         }
     }
+
+    /// True when another client bound our full JID and the server replaced
+    /// us (RFC 6120 §4.9.3.3 `<conflict/>`; over BOSH a terminate with
+    /// `remote-stream-error` wrapping it, as ejabberd and Prosody send).
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            StreamError::Bosh(Termination::Condition { condition, detail })
+                if condition == "conflict"
+                    || (condition == "remote-stream-error" && detail.as_deref() == Some("conflict"))
+        )
+    }
+
+    /// True when the server refused to create a session at all.
+    pub fn is_refused_session(&self) -> bool {
+        matches!(self, StreamError::SessionRefused { .. })
+    }
 }
+
+/// Terminal conditions that, on the session creation request, mean the
+/// server does not serve our domain (XEP-0124 §17.2; ejabberd 23.01 answers
+/// `internal-server-error` when no BOSH module runs for the `to` host).
+const REFUSAL_CONDITIONS: &[&str] = &[
+    "host-unknown",
+    "host-gone",
+    "improper-addressing",
+    "internal-server-error",
+];
 
 /// What the stream reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +131,9 @@ pub enum StreamEvent {
     Online { jid: Jid, sid: String },
     /// An incoming stanza (after `Online`).
     Stanza(Element),
+    /// An incoming stanza dropped for going over a parser limit: only its
+    /// start tag is known, enough to answer an iq with an error.
+    Rejected(Rejected),
     /// The stream is over; `Ok(())` after our own `close`.
     Ended(Result<(), StreamError>),
 }
@@ -203,10 +242,21 @@ impl XmppStream {
             match ev {
                 BoshEvent::Created(_) => {}
                 BoshEvent::Payload(el) => self.on_payload(el),
+                BoshEvent::Rejected(r) => self.events.push_back(StreamEvent::Rejected(r)),
                 BoshEvent::Terminated(t) => {
+                    let created = self.sid().is_some();
                     let result = match (self.failure.take(), t) {
                         (Some(f), _) => Err(f),
                         (None, Termination::Closed) if self.phase == Phase::Closing => Ok(()),
+                        (None, Termination::Condition { condition, .. })
+                            if !created && REFUSAL_CONDITIONS.contains(&condition.as_str()) =>
+                        {
+                            Err(StreamError::SessionRefused {
+                                domain: self.cfg.bosh.domain.clone(),
+                                condition,
+                                server: None,
+                            })
+                        }
                         (None, t) => Err(StreamError::Bosh(t)),
                     };
                     self.phase = Phase::Ended;

@@ -10,13 +10,9 @@
 //!
 //! This module performs no I/O.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use quick_xml::XmlVersion;
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
-use quick_xml::reader::NsReader;
+mod read;
 
 /// The namespace bound to the `xml` prefix by the XML Namespaces spec.
 pub const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
@@ -71,6 +67,69 @@ impl Default for Limits {
             max_depth: 64,
         }
     }
+}
+
+/// Limits on each child of a document's root (each stanza of a BOSH body).
+///
+/// Why per stanza: a body wraps stanzas from many senders; one hostile
+/// stanza must cost only itself, never the body (and so the session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StanzaLimits {
+    /// Largest stanza, in bytes of its XML text.
+    pub max_bytes: usize,
+    /// Deepest nesting inside a stanza (the stanza element is depth 1).
+    pub max_depth: usize,
+    /// Most attributes on one element (namespace declarations included).
+    pub max_attrs: usize,
+    /// Most elements in one stanza (it included).
+    pub max_elements: usize,
+}
+
+impl Default for StanzaLimits {
+    /// 16 MiB (the largest stanza our server scripts allow), 64 levels (a
+    /// SOAP Write is 7 deep), 64 attributes, 200,000 elements (a 100-item
+    /// Write has about 600).
+    fn default() -> Self {
+        StanzaLimits {
+            max_bytes: 16 * 1024 * 1024,
+            max_depth: 64,
+            max_attrs: 64,
+            max_elements: 200_000,
+        }
+    }
+}
+
+/// The limit a stanza went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Exceeded {
+    #[error("size over {limit} bytes")]
+    Bytes { limit: usize },
+    #[error("nesting depth over {limit} levels")]
+    Depth { limit: usize },
+    #[error("more than {limit} attributes on one element")]
+    Attributes { limit: usize },
+    #[error("more than {limit} elements")]
+    Elements { limit: usize },
+}
+
+/// A child of the root left out for going over a [`StanzaLimits`] limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Its position among the root's element children, rejected ones included.
+    pub index: usize,
+    /// Its start tag only: name, namespace and the addressing attributes
+    /// (`from`, `to`, `id`, `type`) short enough to echo in an error.
+    pub head: Element,
+    pub exceeded: Exceeded,
+}
+
+/// A parsed document whose root's children were held to [`StanzaLimits`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// The root, without the rejected children.
+    pub root: Element,
+    /// The rejected children, in document order.
+    pub rejected: Vec<Rejected>,
 }
 
 /// An attribute with its resolved namespace (`None` for unprefixed ones).
@@ -268,7 +327,21 @@ impl Element {
 
     /// Parses one document (an optional XML declaration and one root element).
     pub fn parse(input: &str, limits: &Limits) -> Result<Element, XmlError> {
-        parse(input, limits)
+        read::parse(input, limits, None).map(|d| d.root)
+    }
+
+    /// Parses a document whose root wraps independent units (a BOSH `<body/>`
+    /// and its stanzas): each child of the root is held to `stanza`, and one
+    /// over a limit is left out of the tree and reported in
+    /// [`Document::rejected`] instead of failing the whole document. Depth
+    /// inside a child is counted from the child (`limits.max_depth` no longer
+    /// applies there); malformed XML anywhere still fails the document.
+    pub fn parse_document(
+        input: &str,
+        limits: &Limits,
+        stanza: &StanzaLimits,
+    ) -> Result<Document, XmlError> {
+        read::parse(input, limits, Some(stanza))
     }
 
     /// Serialises with escaping; namespaces are declared where they change.
@@ -279,10 +352,24 @@ impl Element {
         out
     }
 
+    /// Serialises to a fragment valid inside any parent: like [`Element::to_xml`],
+    /// but an element in no namespace says `xmlns=""`, so a parent's default
+    /// namespace cannot capture it (found by the round-trip property test).
+    pub fn to_xml_fragment(&self) -> String {
+        let mut out = String::with_capacity(256);
+        let mut scope = Scope {
+            default_ns: UNKNOWN_DEFAULT_NS.to_owned(),
+            prefixes: Vec::new(),
+        };
+        write_element(self, &mut out, &mut scope, &[]);
+        out
+    }
+
     /// Serialises this (childless) element around `fragments`, each of which
-    /// must be the output of [`Element::to_xml`]. Such output declares every
-    /// namespace it uses, so it is valid in any parent: this lets a BOSH body
-    /// carry stanzas serialised once, and retransmit identical bytes.
+    /// must be the output of [`Element::to_xml_fragment`]. Such output
+    /// declares every namespace it uses, so it is valid in any parent: this
+    /// lets a BOSH body carry stanzas serialised once, and retransmit
+    /// identical bytes.
     pub fn to_xml_wrapping(&self, fragments: &[&str]) -> String {
         let len = fragments.iter().map(|f| f.len()).sum::<usize>();
         let mut out = String::with_capacity(256 + len);
@@ -309,201 +396,11 @@ impl std::fmt::Display for Element {
     }
 }
 
-// ---------------------------------------------------------------- parsing ---
-
-fn syntax(offset: u64, e: impl std::fmt::Display) -> XmlError {
-    XmlError::Syntax {
-        offset,
-        detail: e.to_string(),
-    }
-}
-
-fn resolve_ns(res: ResolveResult<'_>, offset: u64) -> Result<Option<String>, XmlError> {
-    match res {
-        ResolveResult::Unbound => Ok(None),
-        ResolveResult::Bound(ns) => Ok(Some(ns.into_inner().to_owned())),
-        ResolveResult::Unknown(p) => Err(XmlError::UnknownPrefix { prefix: p, offset }),
-    }
-}
-
-fn open_element(
-    reader: &NsReader<&[u8]>,
-    start: &BytesStart<'_>,
-    offset: u64,
-) -> Result<Element, XmlError> {
-    let (res, local) = reader.resolver().resolve_element(start.name());
-    let ns = resolve_ns(res, offset)?.unwrap_or_default();
-    let mut el = Element::new(&ns, local.into_inner());
-    if let Some(p) = start.name().prefix() {
-        el.prefix = Some(p.into_inner().to_owned());
-    }
-    for a in start.attributes() {
-        let a = a.map_err(|e| syntax(offset, e))?;
-        let key = a.key;
-        if key.as_namespace_binding().is_some() {
-            let prefix = match key.as_namespace_binding() {
-                Some(quick_xml::name::PrefixDeclaration::Named(p)) => p.to_owned(),
-                _ => continue,
-            };
-            let uri = a
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|e| syntax(offset, e))?;
-            el.decls.push((prefix, uri.into_owned()));
-            continue;
-        }
-        let (res, local) = reader.resolver().resolve_attribute(key);
-        let ans = if key.prefix().is_some_and(|p| p.into_inner() == "xml") {
-            Some(NS_XML.to_owned())
-        } else {
-            resolve_ns(res, offset)?
-        };
-        let value =
-            a.normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|e| match e {
-                    quick_xml::Error::Escape(
-                        quick_xml::escape::EscapeError::UnrecognizedEntity(_, name),
-                    ) => XmlError::Entity { name, offset },
-                    other => syntax(offset, other),
-                })?;
-        el.attrs.push(Attr {
-            ns: ans,
-            name: local.into_inner().to_owned(),
-            value: value.into_owned(),
-        });
-    }
-    // Declarations were only needed for resolution while parsing; keep the
-    // named ones so QName-valued attributes survive a round trip.
-    Ok(el)
-}
-
-fn predefined_entity(name: &str) -> Option<char> {
-    match name {
-        "amp" => Some('&'),
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "quot" => Some('"'),
-        "apos" => Some('\''),
-        _ => None,
-    }
-}
-
-fn append_text(stack: &mut [Element], text: Cow<'_, str>) {
-    if let Some(top) = stack.last_mut() {
-        if let Some(Node::Text(t)) = top.children.last_mut() {
-            t.push_str(&text);
-        } else {
-            top.children.push(Node::Text(text.into_owned()));
-        }
-    }
-}
-
-fn parse(input: &str, limits: &Limits) -> Result<Element, XmlError> {
-    if input.len() > limits.max_bytes {
-        return Err(XmlError::TooLarge {
-            size: input.len(),
-            limit: limits.max_bytes,
-        });
-    }
-    let mut reader = NsReader::from_str(input);
-    reader.config_mut().check_end_names = true;
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    loop {
-        let offset = reader.buffer_position();
-        let ev = reader.read_event().map_err(|e| syntax(offset, e))?;
-        match ev {
-            Event::Start(s) => {
-                if root.is_some() {
-                    return Err(XmlError::TrailingContent { offset });
-                }
-                if stack.len() >= limits.max_depth {
-                    return Err(XmlError::TooDeep {
-                        limit: limits.max_depth,
-                        offset,
-                    });
-                }
-                let el = open_element(&reader, &s, offset)?;
-                stack.push(el);
-            }
-            Event::Empty(s) => {
-                if root.is_some() {
-                    return Err(XmlError::TrailingContent { offset });
-                }
-                if stack.len() >= limits.max_depth {
-                    return Err(XmlError::TooDeep {
-                        limit: limits.max_depth,
-                        offset,
-                    });
-                }
-                let el = open_element(&reader, &s, offset)?;
-                match stack.last_mut() {
-                    Some(top) => top.children.push(Node::Element(el)),
-                    None => root = Some(el),
-                }
-            }
-            Event::End(_) => {
-                let Some(el) = stack.pop() else {
-                    return Err(syntax(offset, "unexpected end tag"));
-                };
-                match stack.last_mut() {
-                    Some(top) => top.children.push(Node::Element(el)),
-                    None => root = Some(el),
-                }
-            }
-            Event::Text(t) => {
-                if stack.is_empty() {
-                    if t.xml10_content().trim().is_empty() {
-                        continue;
-                    }
-                    return Err(if root.is_some() {
-                        XmlError::TrailingContent { offset }
-                    } else {
-                        syntax(offset, "text outside the root element")
-                    });
-                }
-                append_text(&mut stack, t.xml10_content());
-            }
-            Event::CData(c) => {
-                if stack.is_empty() {
-                    return Err(syntax(offset, "CDATA outside the root element"));
-                }
-                let s = c.to_string();
-                append_text(&mut stack, Cow::Owned(s));
-            }
-            Event::GeneralRef(r) => {
-                let ch = if r.is_char_ref() {
-                    match r.resolve_char_ref() {
-                        Ok(Some(c)) => c,
-                        Ok(None) | Err(_) => {
-                            return Err(syntax(offset, "invalid character reference"));
-                        }
-                    }
-                } else {
-                    let name = r.to_string();
-                    match predefined_entity(&name) {
-                        Some(c) => c,
-                        None => return Err(XmlError::Entity { name, offset }),
-                    }
-                };
-                if stack.is_empty() {
-                    return Err(syntax(offset, "reference outside the root element"));
-                }
-                append_text(&mut stack, Cow::Owned(ch.to_string()));
-            }
-            Event::DocType(_) => return Err(XmlError::Doctype { offset }),
-            Event::PI(_) => return Err(XmlError::ProcessingInstruction { offset }),
-            Event::Decl(_) | Event::Comment(_) => {}
-            Event::Eof => {
-                if !stack.is_empty() {
-                    return Err(syntax(offset, "unexpected end of document"));
-                }
-                return root.ok_or(XmlError::NoRoot);
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------- serialisation ---
+
+/// A default namespace no element has: whatever the element's namespace
+/// (even none), it gets declared.
+const UNKNOWN_DEFAULT_NS: &str = "\u{0}unknown";
 
 /// Namespace bindings in force while writing.
 #[derive(Default, Clone)]
@@ -656,176 +553,6 @@ fn write_element(el: &Element, out: &mut String, parent: &mut Scope, fragments: 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(s: &str) -> Result<Element, XmlError> {
-        Element::parse(s, &Limits::default())
-    }
-
-    #[test]
-    fn parse_resolves_namespaces_whatever_the_prefix() {
-        let a =
-            p("<s:Envelope xmlns:s='urn:x'><s:Body><Read xmlns='urn:m'/></s:Body></s:Envelope>")
-                .unwrap();
-        let b =
-            p("<Envelope xmlns='urn:x'><Body><m:Read xmlns:m='urn:m'/></Body></Envelope>").unwrap();
-        assert!(a.is("urn:x", "Envelope"));
-        let read_a = a
-            .get_child("urn:x", "Body")
-            .unwrap()
-            .get_child("urn:m", "Read");
-        let read_b = b
-            .get_child("urn:x", "Body")
-            .unwrap()
-            .get_child("urn:m", "Read");
-        assert_eq!(read_a.map(Element::name), Some("Read"));
-        assert_eq!(read_b.map(Element::name), Some("Read"));
-    }
-
-    #[test]
-    fn parse_unescapes_text_and_attributes() {
-        let e = p("<a x='1 &amp; 2 &lt; &#x33;'>&lt;b&gt; &amp; &#65;&quot;</a>").unwrap();
-        assert_eq!(e.get_attr("x"), Some("1 & 2 < 3"));
-        assert_eq!(e.text_content(), "<b> & A\"");
-    }
-
-    #[test]
-    fn parse_reads_namespaced_attributes() {
-        let e = p("<body xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0' xml:lang='en'/>").unwrap();
-        assert_eq!(
-            e.get_attr_ns(Some("urn:xmpp:xbosh"), "version"),
-            Some("1.0")
-        );
-        assert_eq!(e.get_attr_ns(Some(NS_XML), "lang"), Some("en"));
-        assert_eq!(e.get_attr("version"), None);
-    }
-
-    #[test]
-    fn parse_rejects_doctype_with_entity_declaration() {
-        let bomb = "<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'>]><a>&lol;</a>";
-        assert!(matches!(p(bomb), Err(XmlError::Doctype { .. })));
-    }
-
-    #[test]
-    fn parse_rejects_undeclared_entity() {
-        assert_eq!(
-            p("<a>&foo;</a>"),
-            Err(XmlError::Entity {
-                name: "foo".into(),
-                offset: 3
-            })
-        );
-        assert!(matches!(p("<a b='&foo;'/>"), Err(XmlError::Entity { name, .. }) if name == "foo"));
-    }
-
-    #[test]
-    fn parse_rejects_processing_instruction() {
-        assert!(matches!(
-            p("<a><?php x ?></a>"),
-            Err(XmlError::ProcessingInstruction { .. })
-        ));
-    }
-
-    #[test]
-    fn parse_rejects_oversized_document() {
-        let limits = Limits {
-            max_bytes: 10,
-            max_depth: 4,
-        };
-        assert_eq!(
-            Element::parse("<a>0123456789</a>", &limits),
-            Err(XmlError::TooLarge {
-                size: 17,
-                limit: 10
-            })
-        );
-    }
-
-    #[test]
-    fn parse_rejects_deep_nesting() {
-        let limits = Limits {
-            max_bytes: 1000,
-            max_depth: 3,
-        };
-        assert!(Element::parse("<a><b><c/></b></a>", &limits).is_ok());
-        assert!(matches!(
-            Element::parse("<a><b><c><d/></c></b></a>", &limits),
-            Err(XmlError::TooDeep { limit: 3, .. })
-        ));
-    }
-
-    #[test]
-    fn parse_rejects_malformed_and_unknown_prefix_and_trailing() {
-        assert!(matches!(p("<a><b></a>"), Err(XmlError::Syntax { .. })));
-        assert!(matches!(p("<a>"), Err(XmlError::Syntax { .. })));
-        assert!(
-            matches!(p("<x:a/>"), Err(XmlError::UnknownPrefix { prefix, .. }) if prefix == "x")
-        );
-        assert!(matches!(
-            p("<a/><b/>"),
-            Err(XmlError::TrailingContent { .. })
-        ));
-        assert_eq!(p("  "), Err(XmlError::NoRoot));
-    }
-
-    #[test]
-    fn serialise_escapes_hostile_values() {
-        let e = Element::new("jabber:client", "iq")
-            .attr("id", "a'b\"c<&>")
-            .child(Element::new("urn:x", "v").text("</v><evil/>&"));
-        let s = e.to_xml();
-        assert_eq!(
-            s,
-            "<iq xmlns=\"jabber:client\" id=\"a&apos;b&quot;c&lt;&amp;&gt;\"><v xmlns=\"urn:x\">&lt;/v&gt;&lt;evil/&gt;&amp;</v></iq>"
-        );
-        assert_eq!(p(&s).unwrap(), e);
-    }
-
-    #[test]
-    fn serialise_declares_prefixes_once_and_round_trips() {
-        let e = Element::new("urn:soap", "Envelope")
-            .with_prefix("soap")
-            .declare("xsi", "http://www.w3.org/2001/XMLSchema-instance")
-            .child(Element::new("urn:soap", "Body").with_prefix("soap").child(
-                Element::new("urn:m", "Item").attr_ns(
-                    "http://www.w3.org/2001/XMLSchema-instance",
-                    "type",
-                    "Dp_Data",
-                ),
-            ));
-        let s = e.to_xml();
-        assert_eq!(
-            s,
-            "<soap:Envelope xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:soap=\"urn:soap\"><soap:Body><Item xmlns=\"urn:m\" xsi:type=\"Dp_Data\"/></soap:Body></soap:Envelope>"
-        );
-        assert_eq!(p(&s).unwrap(), e);
-    }
-
-    #[test]
-    fn serialise_generates_prefix_for_attribute_namespace() {
-        let e = Element::new("http://jabber.org/protocol/httpbind", "body")
-            .attr_ns("urn:xmpp:xbosh", "restart", "true")
-            .attr_ns(NS_XML, "lang", "en");
-        assert_eq!(
-            e.to_xml(),
-            "<body xmlns=\"http://jabber.org/protocol/httpbind\" xmlns:xmpp=\"urn:xmpp:xbosh\" xmpp:restart=\"true\" xml:lang=\"en\"/>"
-        );
-    }
-
-    #[test]
-    fn serialised_fragments_stay_valid_inside_any_parent() {
-        let st = Element::new("jabber:client", "message").text("hi");
-        let frag = st.to_xml();
-        let body = Element::new("http://jabber.org/protocol/httpbind", "body").attr("rid", "1");
-        let s = body.to_xml_wrapping(&[&frag, &frag]);
-        let back = p(&s).unwrap();
-        assert_eq!(back.children().collect::<Vec<_>>(), vec![&st, &st]);
-    }
-
-    #[test]
-    fn serialise_replaces_characters_xml_cannot_carry() {
-        let e = Element::new("", "a").text("x\u{1}y");
-        assert_eq!(e.to_xml(), "<a>x\u{FFFD}y</a>");
-    }
-}
+pub(crate) mod prop_tests;
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,7 @@
 
 mod cli;
 mod disk;
+mod hostile;
 mod operations;
 mod replication;
 mod smartserver;

@@ -255,3 +255,69 @@ fn stanzas_after_login_are_passed_on_and_close_sends_unavailable() {
     h.answer(h.rid, "");
     assert_eq!(h.events(), vec![StreamEvent::Ended(Ok(()))]);
 }
+
+fn ended(events: &[StreamEvent]) -> Option<&StreamError> {
+    events.iter().find_map(|e| match e {
+        StreamEvent::Ended(Err(e)) => Some(e),
+        _ => None,
+    })
+}
+
+/// What ejabberd 23.01 and Prosody 0.12 both send to the session another
+/// client replaced (seen in tests/it/hostile.rs).
+#[test]
+fn a_replaced_session_ends_with_a_conflict() {
+    let mut h = H::new(cfg());
+    h.step();
+    h.answer(100, FEATURES);
+    h.events();
+    let body = format!(
+        "<body {HB} xmlns:stream='http://etherx.jabber.org/streams' type='terminate' \
+         condition='remote-stream-error'><stream:error><conflict \
+         xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text \
+         xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Replaced by new connection</text>\
+         </stream:error></body>"
+    );
+    h.step();
+    h.s.handle_response(h.now, Rid(h.rid), Ok(body));
+    let ev = h.events();
+    let e = ended(&ev).expect("the stream ended");
+    assert!(e.is_conflict(), "{e}");
+    assert!(!e.is_fatal());
+    assert!(!e.is_refused_session());
+}
+
+#[test]
+fn a_creation_refused_for_the_domain_names_it() {
+    for (condition, fatal) in [
+        ("improper-addressing", true),
+        ("host-unknown", true),
+        ("internal-server-error", false),
+    ] {
+        let mut h = H::new(cfg());
+        h.step();
+        let body = format!("<body {HB} type='terminate' condition='{condition}'/>");
+        h.s.handle_response(h.now, Rid(100), Ok(body));
+        let ev = h.events();
+        let e = ended(&ev).expect("the stream ended");
+        assert!(e.is_refused_session(), "{condition}: {e}");
+        assert_eq!(e.is_fatal(), fatal, "{condition}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("\"localhost\"") && msg.contains("check xmpp.domain"),
+            "{msg}"
+        );
+        assert!(!e.is_conflict());
+    }
+    // The same condition once the session exists is an ordinary loss.
+    let mut h = H::new(cfg());
+    h.step();
+    h.answer(100, FEATURES);
+    h.events();
+    h.step();
+    let body = format!("<body {HB} type='terminate' condition='internal-server-error'/>");
+    h.s.handle_response(h.now, Rid(h.rid), Ok(body));
+    let ev = h.events();
+    let e = ended(&ev).expect("the stream ended");
+    assert!(!e.is_refused_session() && !e.is_fatal(), "{e}");
+}

@@ -1,0 +1,139 @@
+//! When to log in again after a session ended: a pure policy (the cause,
+//! `now` and a random number in, a decision out), so its rules are
+//! unit-tested on a simulated clock.
+//!
+//! - Ordinary losses (network, server restart): capped exponential backoff
+//!   with jitter, reset by a successful login.
+//! - Conflict (RFC 6120 §4.9.3.3: another client bound the same full JID,
+//!   i.e. two agents with the same MAC ID): a long, growing delay that a
+//!   login does not reset, since logging in is exactly what kicks the twin,
+//!   which then kicks us back. Two twins so settle at one swap every few
+//!   minutes instead of about 80 a minute.
+//! - A session creation the server refuses (wrong `domain`): fatal at once
+//!   when the server says so (`host-unknown`, `improper-addressing`);
+//!   ejabberd's ambiguous `internal-server-error` is fatal only once it
+//!   persists, so a server that is still starting cannot stop an agent.
+
+use std::time::{Duration, Instant};
+
+use super::stream::StreamError;
+
+/// First delay after a conflict; doubles per consecutive conflict.
+pub const CONFLICT_MIN: Duration = Duration::from_secs(30);
+/// Longest delay after a conflict.
+pub const CONFLICT_MAX: Duration = Duration::from_secs(600);
+/// A session that lasted this long shows the twin is gone: conflicts are forgotten.
+pub const CONFLICT_FORGET: Duration = Duration::from_secs(1200);
+/// Refused session creations in a row before giving up...
+pub const REFUSALS_TO_STOP: u32 = 5;
+/// ...and for at least this long.
+pub const REFUSED_FOR_TO_STOP: Duration = Duration::from_secs(20);
+
+/// What to do after a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Log in again after `delay`.
+    Retry { attempt: u32, delay: Duration },
+    /// Another client took our JID: log in again after `delay` (long).
+    Conflict { conflicts: u32, delay: Duration },
+    /// Retrying cannot help until someone changes the configuration.
+    Stop,
+}
+
+/// The reconnect policy of one client.
+#[derive(Debug, Clone)]
+pub struct ReconnectPolicy {
+    min: Duration,
+    max: Duration,
+    retry_first_connect: bool,
+    attempt: u32,
+    conflicts: u32,
+    refusals: u32,
+    first_refusal: Option<Instant>,
+    online_since: Option<Instant>,
+    ever_online: bool,
+}
+
+impl ReconnectPolicy {
+    /// Ordinary losses back off from `min` doubling to `max`. Without
+    /// `retry_first_connect` (a command-line client) a first login that
+    /// fails is final.
+    pub fn new(min: Duration, max: Duration, retry_first_connect: bool) -> ReconnectPolicy {
+        ReconnectPolicy {
+            min,
+            max,
+            retry_first_connect,
+            attempt: 0,
+            conflicts: 0,
+            refusals: 0,
+            first_refusal: None,
+            online_since: None,
+            ever_online: false,
+        }
+    }
+
+    /// A login succeeded.
+    pub fn online(&mut self, now: Instant) {
+        self.attempt = 0;
+        self.refusals = 0;
+        self.first_refusal = None;
+        self.online_since = Some(now);
+        self.ever_online = true;
+    }
+
+    /// Consecutive conflicts so far (0: none pending).
+    pub fn conflicts(&self) -> u32 {
+        self.conflicts
+    }
+
+    /// The session ended with `err`; `jitter` is uniform in [0, 1].
+    pub fn lost(&mut self, err: &StreamError, now: Instant, jitter: f64) -> Decision {
+        let jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
+        if let Some(since) = self.online_since.take()
+            && now.saturating_duration_since(since) >= CONFLICT_FORGET
+        {
+            self.conflicts = 0;
+        }
+        if err.is_fatal() || (!self.ever_online && !self.retry_first_connect) {
+            return Decision::Stop;
+        }
+        if err.is_conflict() {
+            self.conflicts = self.conflicts.saturating_add(1);
+            let base = CONFLICT_MIN
+                .saturating_mul(1u32 << (self.conflicts - 1).min(10))
+                .min(CONFLICT_MAX);
+            // Up to 25 % more, never less: the floor is what stops the fight.
+            let delay = base.mul_f64(1.0 + 0.25 * jitter);
+            return Decision::Conflict {
+                conflicts: self.conflicts,
+                delay,
+            };
+        }
+        if err.is_refused_session() {
+            self.refusals += 1;
+            let first = *self.first_refusal.get_or_insert(now);
+            if self.refusals >= REFUSALS_TO_STOP
+                && now.saturating_duration_since(first) >= REFUSED_FOR_TO_STOP
+            {
+                return Decision::Stop;
+            }
+        }
+        self.attempt = self.attempt.saturating_add(1);
+        let exp = self
+            .min
+            .saturating_mul(1u32 << (self.attempt - 1).min(16))
+            .min(self.max);
+        // Jitter in [50 %, 100 %]: agents restarting together spread out.
+        Decision::Retry {
+            attempt: self.attempt,
+            delay: exp.mul_f64(0.5 + 0.5 * jitter),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
