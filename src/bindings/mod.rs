@@ -14,6 +14,7 @@
 #[cfg(test)]
 mod fuzz;
 mod load;
+mod poll;
 mod position;
 mod read;
 mod watch;
@@ -22,6 +23,8 @@ mod watch;
 mod tests;
 #[cfg(test)]
 mod tests_files;
+#[cfg(test)]
+mod tests_watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -31,7 +34,7 @@ use std::time::Duration;
 use crate::xmpp::jid::Jid;
 
 pub use load::{load_dir, parse_files};
-pub use watch::{DirWatch, WatchError};
+pub use watch::{DirWatch, POLL_INTERVAL, WatchError, WatchStatus};
 
 /// The largest binding file read, in bytes (4 MiB): far above any real directory's files
 /// (20,000 connections take about 2 MiB), far below what would strain the agent's memory.
