@@ -17,6 +17,7 @@ mod load;
 mod poll;
 mod position;
 mod read;
+mod reload;
 mod watch;
 
 #[cfg(test)]
@@ -34,6 +35,7 @@ use std::time::Duration;
 use crate::xmpp::jid::Jid;
 
 pub use load::{load_dir, parse_files};
+pub use reload::Reloader;
 pub use watch::{DirWatch, POLL_INTERVAL, WatchError, WatchStatus};
 
 /// The largest binding file read, in bytes (4 MiB): far above any real directory's files

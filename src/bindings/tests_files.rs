@@ -46,7 +46,7 @@ fn load_err(dir: &Path) -> String {
 
 const HOST: &str = "[[host]]\nname = \"site-b\"\nmac_id = \"00-D0-71-02-1B-1C\"\n";
 
-fn mkfifo(path: &Path) {
+pub(super) fn mkfifo(path: &Path) {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.

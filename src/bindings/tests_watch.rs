@@ -132,3 +132,104 @@ async fn a_removed_directory_is_polled_until_it_can_be_watched_again() {
     assert!(fires(&mut w).await, "the directory was not watched again");
     assert_eq!(w.status(), WatchStatus::Watching);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reloader
+// ---------------------------------------------------------------------------------------------
+
+fn empty() -> BindingSet {
+    BindingSet {
+        hosts: Default::default(),
+        connections: Vec::new(),
+        files: Vec::new(),
+    }
+}
+
+/// Runs `test` on a single-threaded runtime on its own thread, failing after `DEADLINE`: a
+/// load done on the event loop would block its only thread, and this catches it.
+fn on_one_thread<F>(test: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(test());
+        let _ = done_tx.send(());
+    });
+    match done_rx.recv_timeout(DEADLINE * 2) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the event loop stalled"),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the test panicked"),
+    }
+}
+
+#[test]
+fn a_slow_reload_never_stalls_the_event_loop_and_survives_cancellation() {
+    on_one_thread(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = std::sync::Mutex::new(release_rx);
+        let loads = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = loads.clone();
+        let mut reloader = Reloader::new(DirWatch::new(dir.path(), DEBOUNCE).unwrap(), move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let _ = started_tx.send(());
+            // Blocks like a huge directory would, until the test lets it finish.
+            let rx = release_rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = rx.recv_timeout(DEADLINE * 4);
+            Ok(empty())
+        });
+        assert_eq!(reloader.status(), WatchStatus::Watching);
+        std::fs::write(dir.path().join("x.toml"), "").unwrap();
+
+        let mut next = Box::pin(reloader.next());
+        tokio::select! {
+            _ = &mut next => panic!("a reload finished before its load"),
+            started = started.recv() => assert!(started.is_some()),
+        }
+        // The load is blocked; the loop still serves (a timer here, SOAP in the agent).
+        for _ in 0..5 {
+            tokio::select! {
+                _ = &mut next => panic!("a reload finished before its load"),
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+        // Cancelled mid-load (another select! branch won): the load is not lost.
+        drop(next);
+        release.send(()).unwrap();
+        let set = tokio::time::timeout(DEADLINE, reloader.next()).await;
+        assert_eq!(set.expect("the load in progress was lost").unwrap(), empty());
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn a_reload_reports_a_fifo_as_an_error_without_blocking() {
+    on_one_thread(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_owned();
+        let mut reloader = Reloader::new(DirWatch::new(&d, DEBOUNCE).unwrap(), move || {
+            let own: crate::xmpp::jid::Jid = "08-00-00-1a-7c-62@localhost".parse().unwrap();
+            let locals = BTreeSet::new();
+            load_dir(
+                &d,
+                &Context {
+                    own_jid: &own,
+                    local_names: &locals,
+                },
+            )
+        });
+        super::tests_files::mkfifo(&dir.path().join("fifo.toml"));
+        let errors = tokio::time::timeout(DEADLINE, reloader.next())
+            .await
+            .expect("no reload")
+            .unwrap_err()
+            .to_string();
+        assert!(errors.contains("fifo.toml: cannot read the binding file: it is a FIFO"), "{errors}");
+    });
+}
