@@ -15,7 +15,7 @@ use tokio::time::MissedTickBehavior;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::admin::{self, Admin, ReloadStats};
-use crate::bindings::{self, BindingSet, DirWatch};
+use crate::bindings::{self, BindingSet, DirWatch, Reloader};
 use crate::config::{Config, ConfigErrors};
 use crate::datapoints::{RTC_NAME, Table, TableError};
 use crate::replication::Replicator;
@@ -181,7 +181,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         info!(%addr, "admin endpoint listening");
     }
     let mut watch = match DirWatch::new(&config.agent.bindings_dir, Duration::from_millis(200)) {
-        Ok(w) => Some(w),
+        // Loads on a blocking thread: a reload never stalls serving (issue 8).
+        Ok(w) => Some(Reloader::new(w, {
+            let config = config.clone();
+            move || load_bindings(&config)
+        })),
         Err(e) => {
             warn!(error = %e, "binding files will not be hot-reloaded");
             None
@@ -203,8 +207,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     warn!(error = %e, "real time clock not updated");
                 }
             }
-            () = changed(&mut watch) => {
-                match load_bindings(&config) {
+            reloaded = reloaded(&mut watch) => {
+                match reloaded {
                     Ok(set) => {
                         let n = (set.hosts.len(), set.connections.len());
                         *allowed.write().unwrap_or_else(PoisonError::into_inner) =
@@ -257,10 +261,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     outcome.and(flushed)
 }
 
-/// Resolves when the binding directory changed; never without a watcher.
-async fn changed(watch: &mut Option<DirWatch>) {
+/// The binding directory after a change, already loaded; never without a watcher.
+async fn reloaded(watch: &mut Option<Reloader>) -> Result<BindingSet, ConfigErrors> {
     match watch {
-        Some(w) => w.changed().await,
+        Some(w) => w.next().await,
         None => std::future::pending().await,
     }
 }

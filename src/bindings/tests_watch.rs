@@ -180,7 +180,9 @@ fn a_slow_reload_never_stalls_the_event_loop_and_survives_cancellation() {
             counted.fetch_add(1, Ordering::SeqCst);
             let _ = started_tx.send(());
             // Blocks like a huge directory would, until the test lets it finish.
-            let rx = release_rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let rx = release_rx
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let _ = rx.recv_timeout(DEADLINE * 4);
             Ok(empty())
         });
@@ -203,7 +205,10 @@ fn a_slow_reload_never_stalls_the_event_loop_and_survives_cancellation() {
         drop(next);
         release.send(()).unwrap();
         let set = tokio::time::timeout(DEADLINE, reloader.next()).await;
-        assert_eq!(set.expect("the load in progress was lost").unwrap(), empty());
+        assert_eq!(
+            set.expect("the load in progress was lost").unwrap(),
+            empty()
+        );
         assert_eq!(loads.load(Ordering::SeqCst), 1);
     });
 }
@@ -230,6 +235,9 @@ fn a_reload_reports_a_fifo_as_an_error_without_blocking() {
             .expect("no reload")
             .unwrap_err()
             .to_string();
-        assert!(errors.contains("fifo.toml: cannot read the binding file: it is a FIFO"), "{errors}");
+        assert!(
+            errors.contains("fifo.toml: cannot read the binding file: it is a FIFO"),
+            "{errors}"
+        );
     });
 }
