@@ -80,7 +80,7 @@ fn describe(kind: &std::fs::FileType) -> &'static str {
 
 fn too_large(limit: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if limit % MIB == 0 && limit > 0 {
+    if limit.is_multiple_of(MIB) && limit > 0 {
         format!(
             "it is larger than the limit of {} MiB ({limit} bytes)",
             limit / MIB
