@@ -2,14 +2,15 @@
 //!
 //! This module owns the validated binding model ([`BindingSet`], [`Host`], [`Connection`]),
 //! loading and validating a whole binding directory at once ([`load_dir`], and the pure
-//! [`parse_files`] it is built on), and noticing that the directory changed ([`DirWatch`]).
+//! [`parse_files`] it is built on), noticing that the directory changed ([`DirWatch`], which
+//! polls when it cannot watch), and reloading off the caller's event loop ([`Reloader`]).
 //! Validation collects **every** problem as a [`ConfigError`](crate::config::ConfigError)
 //! printed `FILE:LINE:COL: message`, so that `webbinder check` and a rejected hot reload show
-//! them all at once.
+//! them all at once. Loading is linear in the size of the files, reads only regular files of
+//! at most [`MAX_FILE_BYTES`], and never blocks on a FIFO or device (issue 8).
 //!
 //! It does not decide what a reload changes (diffing two sets), deliver anything, or touch the
-//! store: the watcher only signals, and the caller re-runs [`load_dir`] and swaps the result in
-//! only when it is valid.
+//! store: the caller swaps a loaded set in only when it is valid.
 
 #[cfg(test)]
 mod fuzz;

@@ -12,6 +12,11 @@
 //! goes through a tokio channel to a trailing debounce. After each burst the directory watch
 //! is renewed, and if the directory itself went away the watch is re-established as soon as
 //! it exists again.
+//!
+//! When the directory cannot be watched (notify fails, e.g. the inotify instance limit, or the
+//! watch is lost), it is polled instead: a fingerprint of the binding files every
+//! [`POLL_INTERVAL`], compared by the pure `PollRule` (src/bindings/poll.rs), and each poll
+//! tries to watch again. [`DirWatch::status`] says which, and why, for `/health`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
