@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 
+use crate::bindings::WatchStatus;
 use crate::datapoints::clock::iso8601_utc;
 use crate::datapoints::{Datapoint, UpdateSource, WriteFault, WriteRequest};
 use crate::replication::{LATENCY_BUCKETS, Replicator};
@@ -37,8 +38,8 @@ pub struct Admin {
     pub client: Arc<Client>,
     pub reloads: Arc<ReloadStats>,
     pub jid: String,
-    /// The binding directory watcher, as `/health` shows it.
-    pub watcher: watch::Receiver<Part>,
+    /// The binding directory watcher's status, or why there is none.
+    pub watcher: Result<watch::Receiver<WatchStatus>, String>,
 }
 
 /// A datapoint as JSON (`GET /datapoints`, `dp list|read|write`).
@@ -238,7 +239,18 @@ fn xmpp_part(link: &Link) -> Part {
 async fn health(State(a): State<Admin>) -> Response {
     let xmpp = xmpp_part(&a.client.link().borrow());
     let store = store_part(a.replicator.store().health());
-    let bindings = a.watcher.borrow().clone();
+    let bindings = match &a.watcher {
+        Ok(status) => match &*status.borrow() {
+            WatchStatus::Watching => Part::ok("watching"),
+            // Polling still sees every edit, a little later: degraded only in the log.
+            WatchStatus::Polling { reason } => Part {
+                ok: true,
+                state: "polling".to_owned(),
+                reason: Some(reason.clone()),
+            },
+        },
+        Err(why) => Part::failing("off", format!("{why}; send SIGHUP to reload")),
+    };
     let fine = xmpp.ok && store.part.ok && bindings.ok;
     let health = Health {
         status: if fine { "ok" } else { "degraded" }.to_owned(),

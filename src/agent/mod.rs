@@ -15,8 +15,8 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::MissedTickBehavior;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::admin::{self, Admin, Part, ReloadStats};
-use crate::bindings::{self, BindingSet, DirWatch};
+use crate::admin::{self, Admin, ReloadStats};
+use crate::bindings::{self, BindingSet, DirWatch, Reloader};
 use crate::config::{Config, ConfigErrors};
 use crate::datapoints::{RTC_NAME, Table, TableError};
 use crate::replication::Replicator;
@@ -190,21 +190,27 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let reloads = Arc::new(ReloadStats::default());
-    let mut watch = match DirWatch::new(&config.agent.bindings_dir, Duration::from_millis(200)) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            warn!(error = %e, "binding files will not be hot-reloaded");
-            None
-        }
-    };
-    let (_watcher_tx, watcher_rx) = tokio::sync::watch::channel(watcher_part(&watch));
+    let (mut watch, watcher) =
+        match DirWatch::new(&config.agent.bindings_dir, Duration::from_millis(200)) {
+            // Loads on a blocking thread: a reload never stalls serving (issue 8).
+            Ok(w) => {
+                let status = w.status_receiver();
+                let config = config.clone();
+                let reloader = Reloader::new(w, move || load_bindings(&config));
+                (Some(reloader), Ok(status))
+            }
+            Err(e) => {
+                warn!(error = %e, "binding files will not be hot-reloaded");
+                (None, Err(e.to_string()))
+            }
+        };
     if let Some(addr) = config.agent.admin {
         let admin = Admin {
             replicator: replicator.clone(),
             client: client.clone(),
             reloads: reloads.clone(),
             jid: jid.to_string(),
-            watcher: watcher_rx,
+            watcher,
         };
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -236,9 +242,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     warn!(error = %e, "real time clock not updated");
                 }
             }
-            why = reload_requested(&mut watch, &mut hup) => {
-                info!(why, "reloading binding files");
-                match load_bindings(&config) {
+            () = hangup(&mut hup) => match &mut watch {
+                Some(w) => {
+                    info!("SIGHUP: reloading the binding files");
+                    w.request();
+                }
+                None => warn!("SIGHUP: the binding directory cannot be read; nothing reloaded"),
+            },
+            reloaded = reloaded(&mut watch) => {
+                match reloaded {
                     Ok(set) => {
                         let n = (set.hosts.len(), set.connections.len());
                         *allowed.write().unwrap_or_else(PoisonError::into_inner) =
@@ -291,38 +303,22 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     outcome.and(flushed)
 }
 
-/// The binding watcher as `/health` shows it.
-fn watcher_part(watch: &Option<DirWatch>) -> Part {
-    match watch {
-        Some(_) => Part::ok("watching"),
-        None => Part::failing(
-            "off",
-            "the binding directory cannot be watched; send SIGHUP to reload",
-        ),
+/// Resolves on SIGHUP (the classic "reload your configuration"); never without a handler.
+async fn hangup(hup: &mut Option<Signal>) {
+    let got = match hup {
+        Some(s) => s.recv().await,
+        None => None,
+    };
+    if got.is_none() {
+        std::future::pending::<()>().await;
     }
 }
 
-/// Resolves, saying why, when the binding files should be re-read: the directory changed, or
-/// the operator sent SIGHUP (the classic "reload your configuration").
-async fn reload_requested(watch: &mut Option<DirWatch>, hup: &mut Option<Signal>) -> &'static str {
-    let changed = async {
-        match watch {
-            Some(w) => w.changed().await,
-            None => std::future::pending().await,
-        }
-    };
-    let hangup = async {
-        let got = match hup {
-            Some(s) => s.recv().await,
-            None => None,
-        };
-        if got.is_none() {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        () = changed => "the binding directory changed",
-        () = hangup => "SIGHUP",
+/// The binding directory after a change, already loaded; never without a watcher.
+async fn reloaded(watch: &mut Option<Reloader>) -> Result<BindingSet, ConfigErrors> {
+    match watch {
+        Some(w) => w.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -12,9 +12,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::position::LineIndex;
+use super::read::{io_reason, read_binding_file};
 use super::{
     BindingSet, Connection, Context, DEFAULT_PRIORITY, DEFAULT_RESOURCE, DEFAULT_RETRY_TIME,
-    Delivery, FileSummary, Format, Host,
+    Delivery, FileSummary, Format, Host, MAX_FILE_BYTES,
 };
 use crate::config::{ConfigError, ConfigErrors, Position, syntax_error};
 use crate::xmpp::jid::{Jid, MacId};
@@ -127,8 +129,8 @@ pub fn load_dir(dir: &Path, ctx: &Context<'_>) -> Result<BindingSet, ConfigError
     let texts: Vec<(PathBuf, Result<String, String>)> = paths
         .into_iter()
         .map(|path| {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read the binding file: {}", io_reason(&e)));
+            let text = read_binding_file(&path, MAX_FILE_BYTES)
+                .map_err(|why| format!("cannot read the binding file: {why}"));
             (path, text)
         })
         .collect();
@@ -184,17 +186,6 @@ fn single(path: &Path, message: String) -> ConfigErrors {
     }
 }
 
-/// A short, stable description of an I/O failure for a message.
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        std::io::ErrorKind::NotADirectory => "not a directory".to_owned(),
-        std::io::ErrorKind::InvalidData => "it is not valid UTF-8".to_owned(),
-        _ => e.to_string(),
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Validation (phase 2)
 // ---------------------------------------------------------------------------------------------
@@ -210,7 +201,8 @@ struct Parsed<'a> {
     /// Index in the input order, for sorting errors by file.
     index: usize,
     path: &'a Path,
-    src: &'a str,
+    /// Positions in the file's text.
+    lines: LineIndex<'a>,
     raw: RawFile,
 }
 
@@ -263,7 +255,7 @@ fn validate(inputs: &[Input<'_>], ctx: &Context<'_>) -> Result<BindingSet, Confi
                 Ok(raw) => parsed.push(Parsed {
                     index,
                     path: input.path,
-                    src,
+                    lines: LineIndex::new(src),
                     raw,
                 }),
                 Err(e) => {
@@ -330,7 +322,7 @@ impl<'a> Validator<'a> {
             file.index,
             ConfigError {
                 path: file.path.to_owned(),
-                position: Some(Position::of(file.src, span.start)),
+                position: Some(file.lines.position(span.start)),
                 message,
             },
         ));
@@ -339,7 +331,7 @@ impl<'a> Validator<'a> {
     fn origin(&self, file: &Parsed<'_>, span: &Range<usize>) -> Origin {
         Origin {
             index: file.index,
-            position: Position::of(file.src, span.start),
+            position: file.lines.position(span.start),
         }
     }
 
@@ -755,7 +747,7 @@ impl<'a> Validator<'a> {
             &raw.max_send_time,
         ) && min > max
         {
-            let max_line = Position::of(file.src, max_raw.span().start).line;
+            let max_line = file.lines.position(max_raw.span().start).line;
             self.error(
                 file,
                 &min_raw.span(),

@@ -12,6 +12,11 @@
 //! goes through a tokio channel to a trailing debounce. After each burst the directory watch
 //! is renewed, and if the directory itself went away the watch is re-established as soon as
 //! it exists again.
+//!
+//! When the directory cannot be watched (notify fails, e.g. the inotify instance limit, or the
+//! watch is lost), it is polled instead: a fingerprint of the binding files every
+//! [`POLL_INTERVAL`], compared by the pure `PollRule` (src/bindings/poll.rs), and each poll
+//! tries to watch again. [`DirWatch::status`] says which, and why, for `/health`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,9 +25,11 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::load::is_binding_file_name;
+use super::poll::{Fingerprint, PollRule, fingerprint};
 
 /// Signals buffered between notify's thread and [`DirWatch::changed`]. When it is full a
 /// signal is already pending, so further ones carry no information and are dropped.
@@ -31,10 +38,6 @@ const CHANNEL_CAPACITY: usize = 64;
 /// Why: a ConfigMap volume updates its files (links into `..data/`) by renaming a new
 /// `..data` link into place; that rename is the only event, and its name is a dotfile.
 const KUBERNETES_DATA_LINK: &str = "..data";
-
-/// How often to try to watch the directory again after the watch was lost (the directory
-/// was removed, or notify's thread stopped).
-const REWATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Why the binding directory cannot be watched.
 #[derive(Debug, thiserror::Error)]
@@ -56,40 +59,115 @@ pub enum WatchError {
     },
 }
 
+/// Whether the binding directory is watched or polled, for `/health` (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum WatchStatus {
+    /// Changes are reported by the operating system (inotify).
+    Watching,
+    /// The directory is scanned every [`POLL_INTERVAL`]; `reason` says why it is not watched.
+    Polling {
+        /// Why the directory cannot be watched.
+        reason: String,
+    },
+}
+
+/// How often the directory is scanned while it cannot be watched; each scan also tries to
+/// watch it again.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Sets up a watch; replaced in tests to simulate a host out of inotify instances.
+type Starter = fn(&Path, Duration) -> Result<Active, WatchError>;
+
 /// Watches one binding directory (not recursively) and reports changes to binding files.
 ///
-/// Dropping it stops the watch.
+/// When the directory cannot be watched (notify fails, e.g. the inotify instance limit), or
+/// the watch is lost (the directory was removed), it is polled instead (see [`WatchStatus`])
+/// until a watch can be set up again. Dropping it stops the watch.
 #[derive(Debug)]
 pub struct DirWatch {
     dir: PathBuf,
     debounce: Duration,
-    /// `None` while the watch is lost and being re-established.
-    active: Option<Active>,
+    poll_interval: Duration,
+    mode: Mode,
+    status: tokio::sync::watch::Sender<WatchStatus>,
+    starter: Starter,
 }
 
 #[derive(Debug)]
-struct Active {
+enum Mode {
+    Watching(Active),
+    Polling(Polling),
+}
+
+#[derive(Debug)]
+pub(super) struct Active {
     watcher: RecommendedWatcher,
     rx: mpsc::Receiver<()>,
     debounce: Debounce,
 }
 
+#[derive(Debug)]
+struct Polling {
+    rule: PollRule,
+    /// A scan in progress on a blocking thread, kept across cancellations of `changed`.
+    scan: Option<JoinHandle<Fingerprint>>,
+}
+
 impl DirWatch {
     /// Starts watching `dir`; [`DirWatch::changed`] then resolves after changes that have been
-    /// quiet for `debounce`.
+    /// quiet for `debounce`. If notify cannot watch it (other than because it is missing),
+    /// polls it instead and logs why once.
     ///
     /// # Errors
     ///
     /// [`WatchError::NotADirectory`] if `dir` is a file, [`WatchError::Watch`] if it does not
-    /// exist or notify cannot watch it.
+    /// exist.
     pub fn new(dir: &Path, debounce: Duration) -> Result<DirWatch, WatchError> {
-        let active = start(dir, debounce)?;
-        tracing::debug!(dir = %dir.display(), ?debounce, "watching the binding directory");
-        Ok(DirWatch {
+        DirWatch::with(dir, debounce, POLL_INTERVAL, start)
+    }
+
+    /// [`DirWatch::new`] with a poll interval and a way to set up the watch of its own.
+    pub(super) fn with(
+        dir: &Path,
+        debounce: Duration,
+        poll_interval: Duration,
+        starter: Starter,
+    ) -> Result<DirWatch, WatchError> {
+        let (status, _) = tokio::sync::watch::channel(WatchStatus::Watching);
+        let mut watch = DirWatch {
             dir: dir.to_owned(),
             debounce,
-            active: Some(active),
-        })
+            poll_interval,
+            // Replaced below.
+            mode: Mode::Polling(Polling {
+                rule: PollRule::new(Instant::now(), poll_interval, debounce, None),
+                scan: None,
+            }),
+            status,
+            starter,
+        };
+        match starter(dir, debounce) {
+            Ok(active) => {
+                tracing::debug!(dir = %dir.display(), ?debounce, "watching the binding directory");
+                watch.mode = Mode::Watching(active);
+            }
+            Err(e @ WatchError::NotADirectory { .. }) => return Err(e),
+            Err(WatchError::Watch { source, .. })
+                if matches!(source.kind, notify::ErrorKind::PathNotFound) =>
+            {
+                return Err(WatchError::Watch {
+                    dir: dir.to_owned(),
+                    source,
+                });
+            }
+            Err(error) => {
+                // The state now is what the caller has just loaded (or is about to).
+                let known = fingerprint(dir);
+                watch.poll(error_chain(&error), Some(known));
+            }
+        }
+        Ok(watch)
     }
 
     /// The directory watched, as given.
@@ -97,64 +175,111 @@ impl DirWatch {
         &self.dir
     }
 
+    /// Whether the directory is watched or polled, and why.
+    pub fn status(&self) -> WatchStatus {
+        self.status.borrow().clone()
+    }
+
+    /// The status as it changes, for a task that does not own the `DirWatch` (`/health`).
+    pub fn status_receiver(&self) -> tokio::sync::watch::Receiver<WatchStatus> {
+        self.status.subscribe()
+    }
+
     /// Resolves once after a burst of relevant changes has been quiet for `debounce`.
     ///
     /// Relevant: a binding file (a name the loader would read) was created, written, renamed
     /// to or from, or removed, or the directory itself changed. Also resolves once when a lost
     /// watch (the directory was removed) could be set up again, since files may have changed
-    /// meanwhile.
+    /// meanwhile. While polling, resolves once a changed scan was confirmed `debounce` later.
     ///
     /// Cancel safe: a burst in progress is remembered, so this can be used in `select!`.
     pub async fn changed(&mut self) {
         loop {
-            match &mut self.active {
-                Some(active) => {
+            match &mut self.mode {
+                Mode::Watching(active) => {
                     if active.next_burst().await {
                         self.renew();
                         return;
                     }
-                    tracing::warn!(
-                        dir = %self.dir.display(),
-                        "binding directory watcher stopped; setting it up again"
-                    );
-                    self.active = None;
+                    // Events may have been missed: the first scan counts as a change.
+                    self.poll("the watcher stopped".to_owned(), None);
                 }
-                None => {
-                    tokio::time::sleep(REWATCH_INTERVAL).await;
-                    match start(&self.dir, self.debounce) {
-                        Ok(active) => {
-                            tracing::info!(
-                                dir = %self.dir.display(),
-                                "watching the binding directory again"
-                            );
-                            self.active = Some(active);
-                            return;
+                Mode::Polling(polling) => {
+                    if polling.scan.is_none() {
+                        tokio::time::sleep_until(polling.rule.poll_timeout()).await;
+                        // Due: first try to watch again, then scan.
+                        match (self.starter)(&self.dir, self.debounce) {
+                            Ok(active) => {
+                                tracing::info!(
+                                    dir = %self.dir.display(),
+                                    "watching the binding directory again"
+                                );
+                                self.mode = Mode::Watching(active);
+                                self.status.send_replace(WatchStatus::Watching);
+                                return;
+                            }
+                            Err(error) => {
+                                tracing::debug!(%error, "binding directory still cannot be watched");
+                            }
                         }
-                        Err(error) => {
-                            tracing::debug!(%error, "binding directory still cannot be watched");
-                        }
+                        let dir = self.dir.clone();
+                        polling.scan = Some(tokio::task::spawn_blocking(move || fingerprint(&dir)));
+                    }
+                    let Some(scan) = &mut polling.scan else {
+                        continue;
+                    };
+                    let result = scan.await;
+                    polling.scan = None;
+                    let scanned =
+                        result.unwrap_or(Fingerprint::Unreadable(std::io::ErrorKind::Other));
+                    if polling.rule.handle_scan(Instant::now(), scanned) {
+                        return;
                     }
                 }
             }
         }
     }
 
+    /// Switches to polling, logging why once; `known` is the state already seen, if any.
+    fn poll(&mut self, reason: String, known: Option<Fingerprint>) {
+        tracing::warn!(
+            dir = %self.dir.display(),
+            interval = %humantime::format_duration(self.poll_interval),
+            %reason,
+            "binding directory cannot be watched; polling it instead"
+        );
+        self.mode = Mode::Polling(Polling {
+            rule: PollRule::new(Instant::now(), self.poll_interval, self.debounce, known),
+            scan: None,
+        });
+        self.status.send_replace(WatchStatus::Polling { reason });
+    }
+
     /// Re-adds the watch after a burst, so that a directory replaced by another one is
     /// watched under its new inode (vector does the same); a directory that is gone makes the
-    /// watch lost until it comes back.
+    /// watch lost: it is polled until it can be watched again.
     fn renew(&mut self) {
-        let Some(active) = &mut self.active else {
+        let Mode::Watching(active) = &mut self.mode else {
             return;
         };
         if let Err(error) = active.watcher.watch(&self.dir, RecursiveMode::NonRecursive) {
-            tracing::warn!(
-                dir = %self.dir.display(),
-                %error,
-                "binding directory cannot be watched; retrying until it exists"
-            );
-            self.active = None;
+            // The burst is being reported: the caller loads what is there now or later.
+            let known = fingerprint(&self.dir);
+            self.poll(format!("the watch was lost: {error}"), Some(known));
         }
     }
+}
+
+/// An error and its sources, on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 impl Active {
@@ -186,7 +311,7 @@ impl Active {
 }
 
 /// Creates a watcher on `dir` whose callback forwards relevant events to a fresh channel.
-fn start(dir: &Path, debounce: Duration) -> Result<Active, WatchError> {
+pub(super) fn start(dir: &Path, debounce: Duration) -> Result<Active, WatchError> {
     match std::fs::metadata(dir) {
         Ok(meta) if !meta.is_dir() => {
             return Err(WatchError::NotADirectory {
