@@ -23,6 +23,20 @@ pub const PRESET_LON_FORMAT: &str = "UCPTvalueDef";
 /// description is `RAW_HEX`).
 pub const RAW_HEX_LON_FORMAT: &str = "RAW_HEX";
 
+/// Longest value text a write may carry, in bytes, counted before trimming: 1,024.
+///
+/// Why: a value travels in WebBinder Writes and Read answers, up to 100 items per stanza,
+/// below the server's stanza limit (ejabberd's stock 256 KiB): 100 values of 1 KiB plus their
+/// markup fit, so an accepted value can always be delivered. Every write path (SOAP Write,
+/// `dp write`, replicated writes, configured initial values) goes through [`DpType::parse`],
+/// which refuses a longer text (fault 11) before anything is stored, acknowledged or queued.
+pub const MAX_VALUE_TEXT_BYTES: usize = 1024;
+
+/// Most bytes of a raw (hex) value: 228, the largest network variable LonTalk carries (long
+/// network variables, Neuron firmware 16 and later; the classic limit is 31). Its hex text
+/// (456 digits) is within [`MAX_VALUE_TEXT_BYTES`].
+pub const MAX_RAW_VALUE_BYTES: usize = 228;
+
 /// Prefix of every standard (SNVT) format description: program ID 0, scope 0 (PR p.37).
 const STANDARD_PREFIX: &str = "#0000000000000000[0].";
 
@@ -469,7 +483,20 @@ impl DpType {
     /// `SNVT_lev_percent` `"50.000"`; `SNVT_time_stamp` `"2008-04-04T12:57:41"` (a space
     /// instead of `T` is accepted); `SNVT_hvac_mode` `"HVAC_AUTO"`; raw types hex bytes
     /// (`"00C8"`, any case, whitespace allowed between whole bytes).
+    ///
+    /// A text longer than [`MAX_VALUE_TEXT_BYTES`] (before trimming) and raw values over
+    /// [`MAX_RAW_VALUE_BYTES`] are refused before any other work.
     pub fn parse(&self, text: &str) -> Result<DpValue, ValueError> {
+        if text.len() > MAX_VALUE_TEXT_BYTES {
+            return Err(ValueError::new(
+                self.name(),
+                text.trim(),
+                format!(
+                    "the value is {} bytes, longer than {MAX_VALUE_TEXT_BYTES} bytes (the value length limit)",
+                    text.len()
+                ),
+            ));
+        }
         let text = text.trim();
         let parsed = match self {
             DpType::Switch => parse_switch(text),
@@ -623,6 +650,9 @@ impl DpType {
                     HvacMode::from_code(code)
                         .ok_or_else(|| fail(format!("unknown HVAC mode code {code}")))?,
                 )
+            }
+            (DpType::Raw { .. }, _) if bytes.len() > MAX_RAW_VALUE_BYTES => {
+                return Err(fail(raw_too_long(bytes.len())));
             }
             (DpType::Raw { .. }, _) => DpValue::Raw(bytes.to_vec()),
             _ => {
@@ -799,7 +829,16 @@ fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     if bytes.is_empty() {
         return Err(SHAPE.to_owned());
     }
+    if bytes.len() > MAX_RAW_VALUE_BYTES {
+        return Err(raw_too_long(bytes.len()));
+    }
     Ok(bytes)
+}
+
+fn raw_too_long(len: usize) -> String {
+    format!(
+        "{len} bytes, more than the {MAX_RAW_VALUE_BYTES} bytes of the largest LonTalk network variable"
+    )
 }
 
 fn hex_digit(b: u8) -> Option<u8> {

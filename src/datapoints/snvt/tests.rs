@@ -651,3 +651,50 @@ fn format_of_a_mismatched_value_uses_the_generic_text() {
     assert_eq!(DpType::Switch.format(&DpValue::Number(21.0)), "21");
     assert_eq!(DpType::TempP.format(&DpValue::Number(f64::INFINITY)), "inf");
 }
+
+// ---- length limits (issue 8, item 1) ----
+
+#[test]
+fn a_200_kb_raw_value_is_refused() {
+    let ty = DpType::from_name("SNVT_count");
+    let text = "AB".repeat(100_000);
+    let e = ty.parse(&text).unwrap_err();
+    assert!(e.reason.contains("1024"), "{e}");
+    assert!(e.text.chars().count() <= MAX_QUOTED_CHARS + 1, "{e}");
+}
+
+#[test]
+fn a_raw_value_over_the_lontalk_limit_is_refused_and_at_the_limit_accepted() {
+    let ty = DpType::from_name("SNVT_count");
+    let at = "0F".repeat(MAX_RAW_VALUE_BYTES);
+    assert_eq!(
+        ty.parse(&at),
+        Ok(DpValue::Raw(vec![0x0F; MAX_RAW_VALUE_BYTES]))
+    );
+    let over = "0F".repeat(MAX_RAW_VALUE_BYTES + 1);
+    let e = ty.parse(&over).unwrap_err();
+    assert!(e.reason.contains("228"), "{e}");
+    assert!(ty.decode(&[0u8; MAX_RAW_VALUE_BYTES + 1]).is_err());
+}
+
+#[test]
+fn a_value_text_over_1024_bytes_is_refused_for_every_type_even_if_mostly_blank() {
+    let padded = format!("{}21.0", " ".repeat(MAX_VALUE_TEXT_BYTES));
+    for ty in [
+        DpType::Switch,
+        DpType::TempP,
+        DpType::Temp,
+        DpType::LevPercent,
+        DpType::TimeStamp,
+        DpType::HvacMode,
+        DpType::from_name("SNVT_count"),
+    ] {
+        let e = ty.parse(&padded).unwrap_err();
+        assert!(e.reason.contains("longer than 1024 bytes"), "{ty:?}: {e}");
+    }
+    // Whitespace within the limit is still trimmed.
+    assert_eq!(
+        DpType::Temp.parse(&format!("{}21.0", " ".repeat(100))),
+        Ok(DpValue::Number(21.0))
+    );
+}
