@@ -3,6 +3,7 @@
 
 mod golden;
 mod hostile;
+mod limits;
 mod requests;
 mod responses;
 
