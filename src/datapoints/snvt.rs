@@ -858,4 +858,6 @@ fn hex_text(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
