@@ -260,8 +260,8 @@ pub fn parse_operation(el: &Element) -> Result<Op, SoapError> {
         Some(k) if el.ns() == ns::ILON => k,
         _ => {
             return Err(SoapError::UnknownOperation {
-                name: el.name().to_owned(),
-                ns: el.ns().to_owned(),
+                name: truncate(el.name()),
+                ns: truncate(el.ns()),
             });
         }
     };

@@ -145,3 +145,16 @@ fn write_items_keep_their_xsi_type() {
     assert_eq!(items[2].item_type, None, "Dp_Data with a prefix is Dp_Data");
     assert_eq!(items[3].item_type.as_deref(), Some("Bogus"));
 }
+
+#[test]
+fn an_unknown_operation_with_a_huge_name_and_namespace_gets_a_small_fault() {
+    let name = "Op".repeat(20_000);
+    let ns = format!("urn:{}", "n".repeat(100_000));
+    let text = envelope(&format!("<{name} xmlns='{ns}'/>"));
+    let err = parse(&text).unwrap_err();
+    let len = err
+        .to_response(&MessageProperties::default())
+        .to_xml()
+        .len();
+    assert!(len < 4096, "{len} bytes");
+}
