@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use tracing::{debug, warn};
 
 pub use self::budget::ANSWER_WRAPPER_RESERVE;
-use self::budget::{Budget, ENVELOPE_MARGIN, ID_SLACK, WRITE_ITEM_MARGIN, escaped_len, quote};
+use self::budget::{Budget, ENVELOPE_MARGIN, WRITE_ITEM_MARGIN, escaped_len, quote};
 use crate::config::DEFAULT_MAX_STANZA_SIZE;
 use crate::datapoints::clock::iso8601_utc;
 use crate::datapoints::{
@@ -93,7 +93,9 @@ impl Service {
         self
     }
 
-    /// The largest answer envelope sent: `max_stanza_size` less [`ANSWER_WRAPPER_RESERVE`].
+    /// The largest answer envelope sent to a requester with a short JID and iq id:
+    /// `max_stanza_size` less [`ANSWER_WRAPPER_RESERVE`] (the iq's `to` and `id` are counted
+    /// too, per request).
     pub fn max_answer_bytes(&self) -> usize {
         self.max_stanza_size.saturating_sub(ANSWER_WRAPPER_RESERVE)
     }
@@ -120,16 +122,13 @@ impl Service {
         self.handle_iq(envelope, from, "", now)
     }
 
-    /// Answers one envelope carried by the iq `id` from `from`. The answer envelope stays
-    /// within [`Service::max_answer_bytes`] (less what an `id` longer than 256 bytes adds to the
-    /// iq): a larger one becomes a SOAP `Fault` naming its size and the limit, and a Write whose
-    /// answer could not fit is refused before any item is applied.
+    /// Answers one envelope carried by the iq `id` from `from`. The answer iq stays within
+    /// `max_stanza_size`: the envelope may have [`Service::max_answer_bytes`] less the escaped
+    /// `from` and `id`; a larger one becomes a SOAP `Fault` naming its size and the limit, and
+    /// a Write whose answer could not fit is refused before any item is applied.
     pub fn handle_iq(&self, envelope: &Element, from: &str, id: &str, now: SystemTime) -> Handled {
         let props = self.header(now);
-        let budget = Budget {
-            max_stanza_size: self.max_stanza_size,
-            id_bytes: escaped_len(id).saturating_sub(ID_SLACK),
-        };
+        let budget = Budget::new(self.max_stanza_size, from, id);
         let request = match parse_request(envelope) {
             Ok(r) => r,
             Err(e) => {
@@ -572,6 +571,8 @@ impl Selectable for Point<'_> {
 }
 
 mod budget;
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod limit_tests;
 #[cfg(test)]

@@ -3,46 +3,49 @@
 
 use crate::soap::SoapFault;
 
-/// Bytes kept free below `xmpp.max_stanza_size` for what wraps an answer envelope on the
-/// wire: the BOSH `<body>` (about 200 bytes) and the `<iq type='result'>` with its `to` and
-/// `from` JIDs (up to 3,071 bytes each, RFC 7622). A long request `id` is counted on top.
-pub const ANSWER_WRAPPER_RESERVE: usize = 8 * 1024;
+/// Bytes kept free below `xmpp.max_stanza_size` for the markup around an answer envelope on
+/// the wire: the BOSH `<body>` (about 200 bytes) and the `<iq type='result'>` element. The
+/// iq's `to` (the requester's JID) and `id` are counted on top, as sent.
+pub const ANSWER_WRAPPER_RESERVE: usize = 1024;
 
-/// Request `id` bytes that fit in [`ANSWER_WRAPPER_RESERVE`]; a longer id is counted.
-pub(super) const ID_SLACK: usize = 256;
 /// Bytes of a Write answer's item besides its name and values: annotation, times, status,
 /// priority, and a fault string (whose quotes of the input are cut to 64 characters).
-pub(super) const WRITE_ITEM_MARGIN: usize = 1024;
+pub(super) const WRITE_ITEM_MARGIN: usize = 512;
 /// Bytes of an answer envelope besides its items: header, body and `iLonItem`.
 pub(super) const ENVELOPE_MARGIN: usize = 2048;
 
 /// How many bytes one answer may have, and the fault that says so.
 pub(super) struct Budget {
-    pub(super) max_stanza_size: usize,
-    /// Escaped bytes of the request `id` beyond [`ID_SLACK`], echoed in the answer iq.
-    pub(super) id_bytes: usize,
+    max_stanza_size: usize,
+    /// [`ANSWER_WRAPPER_RESERVE`] plus the escaped `to` and `id` of the answer iq.
+    wrapper: usize,
 }
 
 impl Budget {
+    /// The budget of the answer to the iq `id` from `to`.
+    pub(super) fn new(max_stanza_size: usize, to: &str, id: &str) -> Budget {
+        Budget {
+            max_stanza_size,
+            wrapper: ANSWER_WRAPPER_RESERVE
+                .saturating_add(escaped_len(to))
+                .saturating_add(escaped_len(id)),
+        }
+    }
+
+    /// The largest answer envelope, in bytes.
     pub(super) fn limit(&self) -> usize {
-        self.max_stanza_size
-            .saturating_sub(ANSWER_WRAPPER_RESERVE)
-            .saturating_sub(self.id_bytes)
+        self.max_stanza_size.saturating_sub(self.wrapper)
     }
 
     /// `SOAP-ENV:Client` (the same request fails again): the answer's size and the limit.
     pub(super) fn too_large(&self, response: &str, size: usize, at_least: bool) -> SoapFault {
-        let id = if self.id_bytes > 0 {
-            format!(" and {} for the request's long iq id", self.id_bytes)
-        } else {
-            String::new()
-        };
         SoapFault::client(
             format!(
-                "answer too large: the {response} would be {}{size} bytes, more than the limit of {} bytes (xmpp.max_stanza_size {} less {ANSWER_WRAPPER_RESERVE} for the iq and BOSH wrappers{id}); ask for fewer or smaller items",
+                "answer too large: the {response} would be {}{size} bytes, more than the limit of {} bytes (xmpp.max_stanza_size {} less {} for the iq and BOSH wrappers); ask for fewer or smaller items",
                 if at_least { "at least " } else { "" },
                 self.limit(),
                 self.max_stanza_size,
+                self.wrapper,
             ),
             None,
         )

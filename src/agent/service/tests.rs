@@ -9,7 +9,7 @@ use crate::xmpp::xml::Limits;
 pub(super) const SWITCH: &str = "Net/LON/iLON App/Digital Output 1/nviClaValue_1";
 pub(super) const TEMP: &str = "Net/LON/iLON App/VirtFb/temp";
 
-pub(super) fn now() -> SystemTime {
+pub(crate) fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }
 
