@@ -13,6 +13,7 @@ pub use self::budget::ANSWER_WRAPPER_RESERVE;
 use self::budget::{Budget, ENVELOPE_MARGIN, WRITE_ITEM_MARGIN, escaped_len, quote};
 use crate::config::DEFAULT_MAX_STANZA_SIZE;
 use crate::datapoints::clock::iso8601_utc;
+use crate::datapoints::snvt::MAX_VALUE_TEXT_BYTES;
 use crate::datapoints::{
     Datapoint, Direction, Table, UpdateSource, WriteFault, WriteOutcome, WriteRequest,
 };
@@ -297,14 +298,16 @@ impl Service {
     }
 
     /// An upper bound of the Write answer's size, known before anything is applied: per item,
-    /// the point's current `Dp_Data` item plus the texts asked for (a canonical value is never
-    /// much longer than the text it was parsed from) and room for a fault string.
+    /// the point's current `Dp_Data` item (which has its own `LonFormat`), the value texts asked
+    /// for (a canonical value is never much longer than the text it was parsed from; one over
+    /// the length limit is never echoed), the name, and room for a fault string.
     fn write_answer_bound(&self, items: &[WriteItem]) -> usize {
         let per_item = items.iter().map(|item| {
+            // A value over the length limit is refused with a short fault, never echoed.
             let asked: usize = item
                 .values
                 .iter()
-                .map(|v| escaped_len(&v.text) + v.lon_format.as_deref().map_or(0, escaped_len))
+                .map(|v| escaped_len(&v.text).min(MAX_VALUE_TEXT_BYTES))
                 .sum();
             let current = self
                 .table

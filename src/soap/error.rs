@@ -46,7 +46,7 @@ pub enum SoapError {
     #[error("malformed soap header: {detail}")]
     BadHeader { detail: String },
     /// More items than one call may carry (100, the SmartServer limit, PR p.47); answered
-    /// with a global fault 2 (no item processed).
+    /// with a SOAP `Fault` (no item processed).
     #[error("{op} with {count} items exceeds the limit of {limit} items")]
     TooManyItems {
         op: OpKind,
@@ -94,15 +94,6 @@ impl SoapError {
                 Fault::error(
                     FaultCode::NameMissing,
                     format!("UCPTname missing in item {index}"),
-                ),
-            ),
-            SoapError::TooManyItems { op, count, limit } => (
-                *op,
-                Fault::error(
-                    FaultCode::ParameterError,
-                    format!(
-                        "Parameter error: {count} items in one {op}, more than the limit of {limit} items"
-                    ),
                 ),
             ),
             SoapError::UnsupportedSelect { op, detail, .. } => (

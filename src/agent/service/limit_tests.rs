@@ -59,19 +59,16 @@ fn read_items(names: impl Iterator<Item = String>) -> String {
 }
 
 #[test]
-fn a_read_of_700_items_gets_a_global_fault_and_no_items() {
+fn a_read_of_700_items_gets_a_fault_and_no_items() {
     let (svc, _db, _d) = service_with_db();
     let (h, body) = call(
         &svc,
         &wrap("Read", &read_items((0..700).map(|_| SWITCH.to_owned()))),
     );
     assert!(!h.wrote);
-    let r = items(body);
-    assert!(r.items.is_empty());
-    let f = r.global_fault.unwrap();
-    assert_eq!(f.code, FaultCode::ParameterError);
+    let f = soap_fault(body);
     assert!(
-        f.message.contains("700") && f.message.contains("100"),
+        f.string.contains("700 items") && f.string.contains("100"),
         "{f:?}"
     );
 }
@@ -181,6 +178,18 @@ fn a_200_kb_raw_value_is_refused_with_fault_11_and_not_applied() {
     assert_eq!(f.code, FaultCode::FormatError);
     assert!(f.message.len() < 400, "a short fault string: {}", f.message);
     assert_eq!(svc.table().read(RAW).unwrap().text(), "0000");
+}
+
+#[test]
+fn a_1_mib_value_in_one_item_gets_fault_11_not_a_size_fault() {
+    let (svc, _db, _d) = service_with_db();
+    let value = "1".repeat(1024 * 1024);
+    let (_, body) = call(&svc, &wrap("Write", &write_item(TEMP, &value, "", None)));
+    let w = items(body);
+    assert_eq!(
+        w.items[0].fault.clone().unwrap().code,
+        FaultCode::FormatError
+    );
 }
 
 #[test]
