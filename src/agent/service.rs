@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use tracing::{debug, warn};
 
 pub use self::budget::ANSWER_WRAPPER_RESERVE;
-use self::budget::{Budget, ENVELOPE_MARGIN, WRITE_ITEM_MARGIN, escaped_len, quote};
+use self::budget::{Budget, ENVELOPE_BYTES, FAULT_ITEM_BYTES, VALUE_SLACK, escaped_len, quote};
 use crate::config::DEFAULT_MAX_STANZA_SIZE;
 use crate::datapoints::clock::iso8601_utc;
 use crate::datapoints::snvt::MAX_VALUE_TEXT_BYTES;
@@ -297,25 +297,26 @@ impl Service {
         Ok(WriteResponse { items: replies })
     }
 
-    /// An upper bound of the Write answer's size, known before anything is applied: per item,
-    /// the point's current `Dp_Data` item (which has its own `LonFormat`), the value texts asked
-    /// for (a canonical value is never much longer than the text it was parsed from; one over
-    /// the length limit is never echoed), the name, and room for a fault string.
+    /// An upper bound of the Write answer's size, known before anything is applied. Per item,
+    /// the larger of: the point's current `Dp_Data` item with its value text replaced by the
+    /// longest text asked for (a canonical value is at most a few bytes longer than the text it
+    /// was parsed from; one over the length limit is refused, never echoed), and a fault item
+    /// (the name plus [`FAULT_ITEM_BYTES`]).
     fn write_answer_bound(&self, items: &[WriteItem]) -> usize {
         let per_item = items.iter().map(|item| {
-            // A value over the length limit is refused with a short fault, never echoed.
-            let asked: usize = item
+            let asked = item
                 .values
                 .iter()
                 .map(|v| escaped_len(&v.text).min(MAX_VALUE_TEXT_BYTES))
-                .sum();
-            let current = self
-                .table
-                .read(&item.name)
-                .map_or(0, |dp| dp_data(&dp).to_item().to_xml().len());
-            current + asked + escaped_len(&item.name) + WRITE_ITEM_MARGIN
+                .max()
+                .unwrap_or(0);
+            let applied = self.table.read(&item.name).map_or(0, |dp| {
+                let current = dp_data(&dp).to_item().to_xml().len();
+                current.saturating_sub(escaped_len(&dp.text())) + asked + VALUE_SLACK
+            });
+            applied.max(escaped_len(&item.name) + FAULT_ITEM_BYTES)
         });
-        per_item.fold(ENVELOPE_MARGIN, usize::saturating_add)
+        per_item.fold(ENVELOPE_BYTES, usize::saturating_add)
     }
 
     /// One item: the preset wins unless it is invalid, then the formatted value (PR p.442).

@@ -8,11 +8,15 @@ use crate::soap::SoapFault;
 /// iq's `to` (the requester's JID) and `id` are counted on top, as sent.
 pub const ANSWER_WRAPPER_RESERVE: usize = 1024;
 
-/// Bytes of a Write answer's item besides its name and values: annotation, times, status,
-/// priority, and a fault string (whose quotes of the input are cut to 64 characters).
-pub(super) const WRITE_ITEM_MARGIN: usize = 512;
+/// Bytes of a faulted Write answer item besides its name: the `<fault>` markup and a fault
+/// string, whose quotes of the input are cut to 64 characters (a value of 64 quotes is about
+/// 450 bytes once escaped; the longest reason, the list of HVAC modes, about 330).
+pub(super) const FAULT_ITEM_BYTES: usize = 1024;
+/// Bytes a canonical value text may have beyond the text it was parsed from (`1` becomes
+/// `1.0`, a short time stamp gains its zero padding), plus a preset name.
+pub(super) const VALUE_SLACK: usize = 128;
 /// Bytes of an answer envelope besides its items: header, body and `iLonItem`.
-pub(super) const ENVELOPE_MARGIN: usize = 2048;
+pub(super) const ENVELOPE_BYTES: usize = 2048;
 
 /// How many bytes one answer may have, and the fault that says so.
 pub(super) struct Budget {

@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use super::budget::FAULT_ITEM_BYTES;
 use super::tests::{SWITCH, TEMP, call, items, now, service_with_db, value_of, wrap, write_item};
 use super::*;
 use crate::config::DEFAULT_MAX_STANZA_SIZE;
@@ -192,6 +193,32 @@ fn a_1_mib_value_in_one_item_gets_fault_11_not_a_size_fault() {
     );
 }
 
+/// The bound of [`FAULT_ITEM_BYTES`] holds for long fault strings: a value (or format) of
+/// quotes, escaped twice in the fault string.
+#[test]
+fn fault_items_stay_within_their_bound() {
+    let (svc, _db, _d) = service_with_db();
+    let nasty = "\"".repeat(2000);
+    let nasty_attr = "&quot;".repeat(2000);
+    for (name, fmt) in [
+        (SWITCH, ""),
+        (TEMP, ""),
+        (SWITCH, "UCPTvalueDef"),
+        (SWITCH, "SNVT_switch.value"),
+        (SWITCH, "SNVT_switch.nofield"),
+        (TEMP, &*nasty_attr),
+        (crate::datapoints::RTC_NAME, ""),
+    ] {
+        let (_, body) = call(&svc, &wrap("Write", &write_item(name, &nasty, fmt, None)));
+        let w = items(body);
+        let len = w.items[0].item.to_xml().len();
+        assert!(
+            len <= escaped_len(name) + FAULT_ITEM_BYTES,
+            "{name} {fmt:.20}: {len}"
+        );
+    }
+}
+
 #[test]
 fn a_huge_preset_name_gets_a_short_fault() {
     let (svc, _db, _d) = service_with_db();
@@ -249,4 +276,19 @@ fn processing_time_is_never_negative() {
             .to_xml()
             .contains("ListResponse")
     );
+}
+
+#[test]
+fn a_full_batch_of_the_longest_values_is_applied_at_the_default_limit() {
+    let (svc, _d) = wide_service(100, 300);
+    let value = "EF".repeat(crate::datapoints::snvt::MAX_RAW_VALUE_BYTES);
+    let body: String = wide_names(&svc)
+        .iter()
+        .map(|n| write_item(n, &value, "RAW_HEX", None))
+        .collect();
+    let (h, resp) = call(&svc, &wrap("Write", &body));
+    assert!(h.wrote);
+    let w = items(resp);
+    assert_eq!((w.fault_count, w.items.len()), (0, 100));
+    assert!(h.envelope.to_xml().len() <= svc.max_answer_bytes());
 }
