@@ -175,7 +175,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         sled_config(&state_dir).open()
     });
     let mac = jid.node().and_then(|n| n.parse().ok());
-    let service = Service::new(table.clone(), Identity { mac, started }).with_dedupe(store.clone());
+    let service = Service::new(table.clone(), Identity { mac, started })
+        .with_dedupe(store.clone())
+        .with_max_stanza_size(config.xmpp.max_stanza_size);
     let allowed = Arc::new(RwLock::new(allowed_set(&config, &jid, &set)));
     let replicator = Replicator::new(
         store.clone(),
@@ -365,7 +367,8 @@ fn on_stanza(
             let from = stanza::from(el).map(|j| j.to_string()).unwrap_or_default();
             let id = el.get_attr("id").unwrap_or_default().to_owned();
             let span = info_span!("soap", %from, %id);
-            let handled = span.in_scope(|| service.handle(envelope, &from, SystemTime::now()));
+            let handled =
+                span.in_scope(|| service.handle_iq(envelope, &from, &id, SystemTime::now()));
             let reply = stanza::iq_result(el, Some(handled.envelope));
             if !handled.wrote {
                 client.send(reply);

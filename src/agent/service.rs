@@ -9,7 +9,11 @@ use std::time::SystemTime;
 
 use tracing::{debug, warn};
 
+pub use self::budget::ANSWER_WRAPPER_RESERVE;
+use self::budget::{Budget, ENVELOPE_BYTES, FAULT_ITEM_BYTES, VALUE_SLACK, escaped_len, quote};
+use crate::config::DEFAULT_MAX_STANZA_SIZE;
 use crate::datapoints::clock::iso8601_utc;
+use crate::datapoints::snvt::MAX_VALUE_TEXT_BYTES;
 use crate::datapoints::{
     Datapoint, Direction, Table, UpdateSource, WriteFault, WriteOutcome, WriteRequest,
 };
@@ -59,6 +63,8 @@ pub struct Service {
     /// Where the highest applied `seq` per sender and epoch is kept (SPEC §5); without it,
     /// `seq` headers are ignored.
     dedupe: Option<Store>,
+    /// `xmpp.max_stanza_size`: no answer is sent that would make a larger stanza.
+    max_stanza_size: usize,
 }
 
 impl std::fmt::Debug for Service {
@@ -76,7 +82,23 @@ impl Service {
             table,
             identity,
             dedupe: None,
+            max_stanza_size: DEFAULT_MAX_STANZA_SIZE,
         }
+    }
+
+    /// The same service answering within `max_stanza_size` (`xmpp.max_stanza_size`, bytes):
+    /// an answer envelope may have at most [`Service::max_answer_bytes`], and a larger one is
+    /// replaced by a SOAP `Fault` naming its size and the limit.
+    pub fn with_max_stanza_size(mut self, max_stanza_size: usize) -> Service {
+        self.max_stanza_size = max_stanza_size;
+        self
+    }
+
+    /// The largest answer envelope sent to a requester with a short JID and iq id:
+    /// `max_stanza_size` less [`ANSWER_WRAPPER_RESERVE`] (the iq's `to` and `id` are counted
+    /// too, per request).
+    pub fn max_answer_bytes(&self) -> usize {
+        self.max_stanza_size.saturating_sub(ANSWER_WRAPPER_RESERVE)
     }
 
     /// The same service applying each peer's `seq` at most once, as recorded in `store`.
@@ -95,9 +117,19 @@ impl Service {
         &self.table
     }
 
-    /// Answers one envelope from `from` (the sender's full JID as stamped by the server).
+    /// Answers one envelope from `from` (the sender's full JID as stamped by the server),
+    /// for an iq whose `id` is short; see [`Service::handle_iq`].
     pub fn handle(&self, envelope: &Element, from: &str, now: SystemTime) -> Handled {
+        self.handle_iq(envelope, from, "", now)
+    }
+
+    /// Answers one envelope carried by the iq `id` from `from`. The answer iq stays within
+    /// `max_stanza_size`: the envelope may have [`Service::max_answer_bytes`] less the escaped
+    /// `from` and `id`; a larger one becomes a SOAP `Fault` naming its size and the limit, and
+    /// a Write whose answer could not fit is refused before any item is applied.
+    pub fn handle_iq(&self, envelope: &Element, from: &str, id: &str, now: SystemTime) -> Handled {
         let props = self.header(now);
+        let budget = Budget::new(self.max_stanza_size, from, id);
         let request = match parse_request(envelope) {
             Ok(r) => r,
             Err(e) => {
@@ -108,7 +140,8 @@ impl Service {
                 };
             }
         };
-        let (reply, wrote) = match self.answer(request, from, now) {
+        let kind = request.op.kind();
+        let (reply, wrote) = match self.answer(request, from, now, &budget) {
             Ok(r) => r,
             Err(fault) => {
                 return Handled {
@@ -123,10 +156,17 @@ impl Service {
                 .duration_since(now)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         );
-        Handled {
-            envelope: reply.to_envelope(&props),
-            wrote,
+        let envelope = reply.to_envelope(&props);
+        let size = envelope.to_xml().len();
+        if size > budget.limit() {
+            let fault = budget.too_large(kind.response_name(), size, false);
+            warn!(%from, size, limit = budget.limit(), wrote, "answer too large for the server; answered with a fault");
+            return Handled {
+                envelope: fault.to_envelope(),
+                wrote,
+            };
         }
+        Handled { envelope, wrote }
     }
 
     fn header(&self, now: SystemTime) -> MessageProperties {
@@ -143,10 +183,16 @@ impl Service {
         request: Request,
         from: &str,
         now: SystemTime,
+        budget: &Budget,
     ) -> Result<(Reply, bool), SoapFault> {
         Ok(match request.op {
             Op::Read(items) => (Reply::Read(self.read(&items)), false),
             Op::Write(items) => {
+                let bound = self.write_answer_bound(&items);
+                if bound > budget.limit() {
+                    warn!(%from, bound, limit = budget.limit(), "write refused: its answer could not fit");
+                    return Err(budget.too_large("WriteResponse", bound, true));
+                }
                 let r = match (request.header.seq, &self.dedupe) {
                     (Some(seq), Some(store)) => {
                         match self.replicated_write(store, seq, &items, from, now) {
@@ -167,7 +213,7 @@ impl Service {
                 let wrote = r.items.iter().any(|i| matches!(i, ItemReply::Ok(_)));
                 (Reply::Write(r), wrote)
             }
-            Op::List(query) => (Reply::List(self.list(&query)), false),
+            Op::List(query) => (Reply::List(self.list(&query, budget)?), false),
             Op::Get(items) => (Reply::Get(self.get(&items)), false),
             Op::InvokeCmd(items) => {
                 let r = self.invoke(&items);
@@ -251,13 +297,46 @@ impl Service {
         Ok(WriteResponse { items: replies })
     }
 
+    /// An upper bound of the Write answer's size, known before anything is applied. Per item,
+    /// the larger of: the point's current `Dp_Data` item with its value text replaced by the
+    /// longest text asked for (a canonical value is at most a few bytes longer than the text it
+    /// was parsed from; one over the length limit is refused, never echoed), and a fault item
+    /// (the name plus [`FAULT_ITEM_BYTES`]).
+    fn write_answer_bound(&self, items: &[WriteItem]) -> usize {
+        let per_item = items.iter().map(|item| {
+            let asked = item
+                .values
+                .iter()
+                .map(|v| escaped_len(&v.text).min(MAX_VALUE_TEXT_BYTES))
+                .max()
+                .unwrap_or(0);
+            let applied = self.table.read(&item.name).map_or(0, |dp| {
+                let current = dp_data(&dp).to_item().to_xml().len();
+                current.saturating_sub(escaped_len(&dp.text())) + asked + VALUE_SLACK
+            });
+            applied.max(escaped_len(&item.name) + FAULT_ITEM_BYTES)
+        });
+        per_item.fold(ENVELOPE_BYTES, usize::saturating_add)
+    }
+
     /// One item: the preset wins unless it is invalid, then the formatted value (PR p.442).
+    /// An item whose `xsi:type` is not `Dp_Data` is refused (fault 2) and not applied.
     fn write_item(
         &self,
         item: &WriteItem,
         source: &UpdateSource,
         now: SystemTime,
     ) -> Result<WriteOutcome, WriteFault> {
+        if let Some(ty) = &item.item_type {
+            return Err(WriteFault {
+                code: FaultCode::ParameterError.code(),
+                message: format!(
+                    "Parameter error: a Write item must be Dp_Data, not xsi:type {}",
+                    quote(ty)
+                ),
+                name: item.name.clone(),
+            });
+        }
         let request = |v: &LonValue| WriteRequest {
             name: item.name.clone(),
             value_text: v.text.clone(),
@@ -283,9 +362,10 @@ impl Service {
         }
     }
 
-    fn list(&self, query: &ListQuery) -> ListResponse {
+    /// The List answer; stops building as soon as its items alone exceed the budget.
+    fn list(&self, query: &ListQuery, budget: &Budget) -> Result<ListResponse, SoapFault> {
         let points = self.table.list();
-        let items = match query {
+        let items: Vec<ListEntry> = match query {
             ListQuery::Select(selection) => {
                 let points: Vec<Point<'_>> = points.iter().map(Point).collect();
                 selection
@@ -300,10 +380,17 @@ impl Service {
                 .map(list_entry)
                 .collect(),
         };
-        ListResponse {
+        let mut size = 0usize;
+        for entry in &items {
+            size = size.saturating_add(entry.to_item().to_xml().len());
+            if size > budget.limit() {
+                return Err(budget.too_large("ListResponse", size, true));
+            }
+        }
+        Ok(ListResponse {
             current_config: Some("4.0".to_owned()),
             items,
-        }
+        })
     }
 
     fn get(&self, items: &[ItemRef]) -> GetResponse {
@@ -487,5 +574,10 @@ impl Selectable for Point<'_> {
     }
 }
 
+mod budget;
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod limit_tests;
 #[cfg(test)]
 mod tests;

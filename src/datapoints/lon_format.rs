@@ -9,6 +9,20 @@ use super::fault::WriteFault;
 use super::snvt::{DpType, DpValue, PRESET_LON_FORMAT, RAW_HEX_LON_FORMAT};
 use super::table::Datapoint;
 
+/// Longest piece of a request quoted in a fault string, so a huge preset name or format
+/// cannot make the answer huge.
+const MAX_QUOTED_CHARS: usize = 64;
+
+/// `s` in quotes, cut to [`MAX_QUOTED_CHARS`] characters (marked with `...`).
+fn quote(s: &str) -> String {
+    if s.chars().count() <= MAX_QUOTED_CHARS {
+        format!("{s:?}")
+    } else {
+        let cut: String = s.chars().take(MAX_QUOTED_CHARS).collect();
+        format!("{cut:?}...")
+    }
+}
+
 /// The value a Write item asks for, per its `LonFormat` (notes §3.2, §3.7).
 pub(crate) fn resolve_value(
     dp: &Datapoint,
@@ -35,7 +49,8 @@ pub(crate) fn resolve_value(
                 WriteFault::format(
                     &dp.name,
                     format!(
-                        "no preset {wanted:?} for {} (presets: {})",
+                        "no preset {} for {} (presets: {})",
+                        quote(wanted),
                         dp.dp_type.name(),
                         if names.is_empty() {
                             "none".to_owned()
@@ -69,7 +84,8 @@ pub(crate) fn resolve_value(
     Err(WriteFault::format(
         &dp.name,
         format!(
-            "LonFormat {format:?} does not match the point's type {}",
+            "LonFormat {} does not match the point's type {}",
+            quote(format),
             dp.dp_type.name()
         ),
     ))
@@ -87,7 +103,7 @@ fn write_field(dp: &Datapoint, field: &str, text: &str) -> Result<DpValue, Write
     let unknown = || {
         WriteFault::field_not_found(
             &dp.name,
-            format!("{} has no field {field:?}", dp.dp_type.name()),
+            format!("{} has no field {}", dp.dp_type.name(), quote(field)),
         )
     };
     let composed = match (&dp.value, field) {
@@ -129,7 +145,11 @@ fn write_field(dp: &Datapoint, field: &str, text: &str) -> Result<DpValue, Write
     if !plain_number {
         return Err(WriteFault::format(
             &dp.name,
-            format!("field {field} value {text:?} is not a number"),
+            format!(
+                "field {} value {} is not a number",
+                quote(field),
+                quote(text)
+            ),
         ));
     }
     dp.dp_type

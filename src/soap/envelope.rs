@@ -5,7 +5,7 @@
 
 use super::error::SoapError;
 use super::ns;
-use super::xml_util::{child_local, quote, text_of};
+use super::xml_util::{child_local, quote, text_of, truncate};
 use crate::xmpp::xml::Element;
 
 /// The `messageProperties` header (PR p.20): who sent the message and when, plus our
@@ -149,7 +149,7 @@ pub(crate) fn qualified_name(el: &Element) -> String {
 pub fn open_envelope(env: &Element) -> Result<(MessageProperties, &Element), SoapError> {
     if !env.is(ns::SOAP_ENV, "Envelope") {
         return Err(SoapError::NotAnEnvelope {
-            found: qualified_name(env),
+            found: truncate(&qualified_name(env)),
         });
     }
     let props = match env.get_child(ns::SOAP_ENV, "Header") {

@@ -45,7 +45,8 @@ pub enum SoapError {
     /// The `messageProperties` header or our `seq` block is malformed.
     #[error("malformed soap header: {detail}")]
     BadHeader { detail: String },
-    /// More items than one call may carry (100, the SmartServer limit, PR p.47).
+    /// More items than one call may carry (100, the SmartServer limit, PR p.47); answered
+    /// with a SOAP `Fault` (no item processed).
     #[error("{op} with {count} items exceeds the limit of {limit} items")]
     TooManyItems {
         op: OpKind,

@@ -15,7 +15,7 @@ mod system;
 mod xml_util;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use envelope::{FaultSide, MessageProperties, Seq, SoapFault, build_envelope, open_envelope};
 pub use error::SoapError;

@@ -16,8 +16,10 @@ use super::xml_util::{
 };
 use crate::xmpp::xml::Element;
 
-/// Most items one Write (or Get, or Invoke) may carry: "You should not attempt to write to
-/// more than 100 data points with a single call" (PR p.47, p.52, p.56).
+/// Most items one request may carry, whatever the operation (Read, Write, List, Get,
+/// InvokeCmd, and the types of a `SystemService_Read_Info`): "You should not attempt to write
+/// to more than 100 data points with a single call" (PR p.47, p.52, p.56). It also bounds
+/// every answer's item count, so answers stay below the server's stanza limit.
 pub const MAX_ITEMS: usize = 100;
 
 /// The operations served, by their body element name.
@@ -161,6 +163,10 @@ pub struct WriteItem {
     pub priority: Option<u8>,
     /// `UCPTpropagate`: `false` updates the Data Server only (PR p.57); absent means `true`.
     pub propagate: Option<bool>,
+    /// `xsi:type` of the `<Item>` when it is not `Dp_Data` (with any prefix): `None` for
+    /// `Dp_Data` and for no type at all (most client requests). The service refuses an item
+    /// that has one. Built items always say `Dp_Data`.
+    pub item_type: Option<String>,
 }
 
 impl WriteItem {
@@ -172,6 +178,7 @@ impl WriteItem {
             point_status: None,
             priority: None,
             propagate: None,
+            item_type: None,
         }
     }
 
@@ -253,8 +260,8 @@ pub fn parse_operation(el: &Element) -> Result<Op, SoapError> {
         Some(k) if el.ns() == ns::ILON => k,
         _ => {
             return Err(SoapError::UnknownOperation {
-                name: el.name().to_owned(),
-                ns: el.ns().to_owned(),
+                name: truncate(el.name()),
+                ns: truncate(el.ns()),
             });
         }
     };
@@ -276,14 +283,7 @@ pub fn parse_operation(el: &Element) -> Result<Op, SoapError> {
         )),
         None => None,
     };
-    let items: Vec<&Element> = children_local(ilon_item, "Item").collect();
-    if items.len() > MAX_ITEMS && kind != OpKind::Read && kind != OpKind::List {
-        return Err(SoapError::TooManyItems {
-            op: kind,
-            count: items.len(),
-            limit: MAX_ITEMS,
-        });
-    }
+    let items = capped_items(kind, ilon_item)?;
     // An xSelect next to explicit items may only name their type (the Dp_Ref Get form,
     // PR p.62); a List may use any supported xSelect on its own.
     let default_type = match &select {
@@ -346,6 +346,23 @@ pub fn parse_operation(el: &Element) -> Result<Op, SoapError> {
             .collect::<Result<_, _>>()
             .map(|v| Op::List(ListQuery::Items(v))),
     }
+}
+
+/// The `<Item>`s of an operation, refused beyond [`MAX_ITEMS`] before any is read: at most
+/// `MAX_ITEMS + 1` are collected, the rest only counted (for the fault), so a request with
+/// 40,000 items costs no more than one with 101.
+fn capped_items(kind: OpKind, ilon_item: &Element) -> Result<Vec<&Element>, SoapError> {
+    let items: Vec<&Element> = children_local(ilon_item, "Item")
+        .take(MAX_ITEMS + 1)
+        .collect();
+    if items.len() > MAX_ITEMS {
+        return Err(SoapError::TooManyItems {
+            op: kind,
+            count: children_local(ilon_item, "Item").count(),
+            limit: MAX_ITEMS,
+        });
+    }
+    Ok(items)
 }
 
 /// Per-item parsing state: which item we are on, for error messages.
@@ -430,6 +447,7 @@ impl ItemCtx {
             point_status: child_text(item, "UCPTpointStatus"),
             priority: self.priority(item)?,
             propagate,
+            item_type: self.item_type(item).filter(|t| local_type(t) != DP_DATA),
         })
     }
 
@@ -440,6 +458,12 @@ impl ItemCtx {
             priority: self.priority(item)?,
         })
     }
+}
+
+/// The local part of an `xsi:type` QName (`ilon:Dp_Data` is `Dp_Data`).
+pub(crate) fn local_type(t: &str) -> &str {
+    let t = t.trim();
+    t.rsplit_once(':').map_or(t, |(_, local)| local)
 }
 
 fn check_names<'a>(kind: OpKind, names: impl Iterator<Item = &'a str>) -> Result<usize, SoapError> {
@@ -453,7 +477,7 @@ fn check_names<'a>(kind: OpKind, names: impl Iterator<Item = &'a str>) -> Result
         }
         count += 1;
     }
-    if count > MAX_ITEMS && kind != OpKind::Read && kind != OpKind::List {
+    if count > MAX_ITEMS {
         return Err(SoapError::TooManyItems {
             op: kind,
             count,

@@ -7,7 +7,7 @@
 
 use super::error::SoapError;
 use super::ns;
-use super::ops::OpKind;
+use super::ops::{MAX_ITEMS, OpKind};
 use super::xml_util::{child_local, child_text, children_local, msg, quote, text_of};
 use crate::xmpp::xml::{Element, Limits, NS_XML};
 
@@ -121,8 +121,16 @@ impl SystemInfoQuery {
     pub(crate) fn from_operation(el: &Element) -> Result<SystemInfoQuery, SoapError> {
         let (doc, form) = system_document(el)?;
         let types: Vec<SystemInfoType> = children_local(&doc, "UCPTsystemInfoType")
+            .take(MAX_ITEMS + 1)
             .map(|t| SystemInfoType::from_name(&text_of(t)))
             .collect();
+        if types.len() > MAX_ITEMS {
+            return Err(SoapError::TooManyItems {
+                op: OpKind::SystemServiceReadInfo,
+                count: children_local(&doc, "UCPTsystemInfoType").count(),
+                limit: MAX_ITEMS,
+            });
+        }
         if types.is_empty() {
             return Err(malformed("no UCPTsystemInfoType".to_owned()));
         }

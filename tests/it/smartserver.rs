@@ -353,7 +353,119 @@ async fn send_command_acts_as_a_client_application(kind: Kind) {
     assert_eq!(reply, "I like that statement.");
 }
 
+/// The servers' stock stanza limit (ejabberd's `max_stanza_size`, Prosody's
+/// `c2s_stanza_size_limit`): 256 KiB. The project's scripts raise it to 16 MiB by default.
+const STOCK_STANZA_SIZE: &str = "262144";
+/// A raw (hex) datapoint added to the test configuration.
+const RAW: &str = "Net/LON/iLON App/VirtFb/raw";
+
+/// A site on a server with the stock stanza limit, with [`RAW`] and `long_names` datapoints
+/// whose names are 300 bytes long.
+async fn stock_site(kind: Kind, long_names: usize) -> Site {
+    let server = Server::start_with(kind, &[("BOSH_MAX_STANZA_SIZE", STOCK_STANZA_SIZE)]);
+    server.register(&[(A_MAC, "secret-a"), (CLIENT, "pw-c")]);
+    let mut agent = Agent::new(&server, A_MAC, "secret-a", &[CLIENT]);
+    let mut extra =
+        format!("\n[[datapoint]]\nname = \"{RAW}\"\ntype = \"SNVT_count\"\nvalue = \"0000\"\n");
+    for i in 0..long_names {
+        extra.push_str(&format!(
+            "\n[[datapoint]]\nname = \"Net/LON/long/{i:05}/{}\"\ntype = \"SNVT_temp\"\nvalue = \"0.0\"\n",
+            "n".repeat(280)
+        ));
+    }
+    let mut config = std::fs::read_to_string(agent.config_path()).unwrap();
+    config.push_str(&extra);
+    std::fs::write(agent.config_path(), config).unwrap();
+    agent.start();
+    let client = login(&server, CLIENT, "pw-c").await;
+    wait_serving(&client, &agent, SWITCH).await;
+    Site {
+        server,
+        agent,
+        client,
+    }
+}
+
+/// Issue 8, item 3: at the stock limit, a 700-item Read (whose answer would be about 280 kB)
+/// gets a fault instead of costing the agent its session, and the next Read is answered; a
+/// List whose answer would outgrow the server gets a SOAP Fault naming size and limit.
+async fn answers_that_would_outgrow_the_server_get_faults(kind: Kind) {
+    let s = stock_site(kind, 1000).await;
+    let (c, to) = (&s.client, &s.agent.jid);
+    let items: String = (0..700)
+        .map(|_| format!("<Item><UCPTname>{SWITCH}</UCPTname></Item>"))
+        .collect();
+    let answer = soap(c, to, envelope("Read", &items)).await.unwrap();
+    match parse_response(&answer).map(|r| r.body) {
+        Ok(ResponseBody::Fault(f)) => assert!(f.string.contains("700 items"), "{f:?}"),
+        other => panic!("expected a SOAP fault, got {other:?}"),
+    }
+    let r = soap(c, to, read_env(SWITCH)).await.unwrap();
+    assert_eq!(value_in(&r), Ok("0.0 0".into()));
+    // A List of everything: 1,000 names of 300 bytes do not fit 256 KiB.
+    let answer = soap(c, to, envelope("List", "")).await.unwrap();
+    match parse_response(&answer).map(|r| r.body) {
+        Ok(ResponseBody::Fault(f)) => {
+            assert!(f.string.contains("ListResponse"), "{f:?}");
+            assert!(f.string.contains(STOCK_STANZA_SIZE), "{f:?}");
+        }
+        other => panic!("expected a SOAP fault, got {other:?}"),
+    }
+    let r = soap(c, to, read_env(TEMP)).await.unwrap();
+    assert_eq!(value_in(&r), Ok("21.0".into()));
+    // 100 items, the most one Read may ask for, are answered.
+    let items: String = (0..100)
+        .map(|i| {
+            format!(
+                "<Item><UCPTname>Net/LON/long/{i:05}/{}</UCPTname></Item>",
+                "n".repeat(280)
+            )
+        })
+        .collect();
+    let answer = soap(c, to, envelope("Read", &items)).await.unwrap();
+    match parse_response(&answer).unwrap().body {
+        ResponseBody::Items(i) => assert_eq!((i.fault_count, i.items.len()), (0, 100)),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 8, item 1: a 200 kB value is refused when it is written (SOAP Write and the admin
+/// endpoint alike) and is never readable.
+async fn a_value_too_long_to_ever_fit_is_refused_when_written(kind: Kind) {
+    let s = stock_site(kind, 0).await;
+    let (c, to) = (&s.client, &s.agent.jid);
+    let huge = "AB".repeat(100_000);
+    let w = soap(c, to, write_env(RAW, &huge, "RAW_HEX", None))
+        .await
+        .unwrap();
+    assert_eq!(value_in(&w), Err(11));
+    let r = soap(c, to, read_env(RAW)).await.unwrap();
+    assert_eq!(value_in(&r), Ok("0000".into()));
+    let err = s.agent.dp_write(RAW, &huge).await.unwrap_err();
+    assert!(err.contains("1024"), "{err}");
+    assert_eq!(s.agent.dp_read(RAW).await.as_deref(), Some("0000"));
+    // The longest raw value a LonTalk network variable holds is accepted.
+    let longest = "CD".repeat(228);
+    let w = soap(c, to, write_env(RAW, &longest, "RAW_HEX", None))
+        .await
+        .unwrap();
+    assert_eq!(value_in(&w), Ok(longest.clone()));
+    // A Write item of the wrong xsi:type is refused and not applied.
+    let cfg = envelope(
+        "Write",
+        &format!(
+            r#"<Item xsi:type="Dp_Cfg"><UCPTname>{SWITCH}</UCPTname><UCPTvalue LonFormat="UCPTvalueDef">ON</UCPTvalue></Item>"#
+        ),
+    );
+    let w = soap(c, to, cfg).await.unwrap();
+    assert_eq!(value_in(&w), Err(2));
+    let r = soap(c, to, read_env(SWITCH)).await.unwrap();
+    assert_eq!(value_in(&r), Ok("0.0 0".into()));
+}
+
 both_servers!(
+    answers_that_would_outgrow_the_server_get_faults,
+    a_value_too_long_to_ever_fit_is_refused_when_written,
     seed_examples_are_answered,
     write_read_presets_priorities_and_faults,
     a_jid_not_allowed_is_forbidden_and_changes_nothing,

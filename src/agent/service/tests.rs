@@ -6,10 +6,10 @@ use crate::soap::{ItemsResponse, ResponseBody, SoapError, SystemInfoForm, parse_
 use crate::xmpp::stanza;
 use crate::xmpp::xml::Limits;
 
-const SWITCH: &str = "Net/LON/iLON App/Digital Output 1/nviClaValue_1";
-const TEMP: &str = "Net/LON/iLON App/VirtFb/temp";
+pub(super) const SWITCH: &str = "Net/LON/iLON App/Digital Output 1/nviClaValue_1";
+pub(super) const TEMP: &str = "Net/LON/iLON App/VirtFb/temp";
 
-fn now() -> SystemTime {
+pub(crate) fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }
 
@@ -18,7 +18,7 @@ fn service() -> (Service, tempfile::TempDir) {
     (svc, dir)
 }
 
-fn service_with_db() -> (Service, sled::Db, tempfile::TempDir) {
+pub(super) fn service_with_db() -> (Service, sled::Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::Config::new().path(dir.path()).open().unwrap();
     let table = Table::open(
@@ -52,7 +52,7 @@ fn envelope_of(iq: &str) -> Element {
     stanza::payload(&iq).unwrap().clone()
 }
 
-fn call(svc: &Service, xml: &str) -> (Handled, ResponseBody) {
+pub(super) fn call(svc: &Service, xml: &str) -> (Handled, ResponseBody) {
     let env = Element::parse(xml, &Limits::default()).unwrap();
     let h = svc.handle(&env, "pidgin@localhost/x", now());
     // Round trip through text, as a peer would see it.
@@ -62,20 +62,20 @@ fn call(svc: &Service, xml: &str) -> (Handled, ResponseBody) {
     (h, body)
 }
 
-fn items(body: ResponseBody) -> ItemsResponse {
+pub(super) fn items(body: ResponseBody) -> ItemsResponse {
     match body {
         ResponseBody::Items(i) => i,
         other => panic!("expected items, got {other:?}"),
     }
 }
 
-fn wrap(op: &str, inner: &str) -> String {
+pub(super) fn wrap(op: &str, inner: &str) -> String {
     format!(
         r#"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><Body><{op} xmlns="http://wsdl.echelon.com/web_services_ns/ilon100/v4.0/message/"><iLonItem>{inner}</iLonItem></{op}></Body></Envelope>"#
     )
 }
 
-fn write_item(name: &str, value: &str, fmt: &str, prio: Option<u8>) -> String {
+pub(super) fn write_item(name: &str, value: &str, fmt: &str, prio: Option<u8>) -> String {
     let p = prio
         .map(|p| format!("<UCPTpriority>{p}</UCPTpriority>"))
         .unwrap_or_default();
@@ -84,7 +84,7 @@ fn write_item(name: &str, value: &str, fmt: &str, prio: Option<u8>) -> String {
     )
 }
 
-fn value_of(item: &Element) -> String {
+pub(super) fn value_of(item: &Element) -> String {
     item.children()
         .find(|c| c.name() == "UCPTvalue" && c.get_attr("LonFormat") != Some("UCPTvalueDef"))
         .map(Element::text_content)

@@ -515,6 +515,7 @@ fn notes_ikegam_write_request_parses_a_preset_with_priority() {
             point_status: None,
             priority: Some(255),
             propagate: None,
+            item_type: None,
         }]
     );
     assert_eq!(items[0].preset(), Some("ON"));
@@ -625,6 +626,7 @@ fn webbinder_item() -> WriteItem {
         point_status: Some("AL_NO_CONDITION".into()),
         priority: Some(255),
         propagate: None,
+        item_type: None,
     }
 }
 

@@ -267,6 +267,7 @@ fn markup_in_names_and_values_round_trips_escaped() {
         point_status: Some(nasty.into()),
         priority: Some(0),
         propagate: Some(true),
+        item_type: None,
     };
     let props = MessageProperties {
         time_stamp: Some(nasty.into()),

@@ -1,8 +1,10 @@
 //! Tests of the SOAP codec: golden vectors from the seed guide and the notes, per-operation
 //! parse/build/fault tests, round trips, and hostile input.
 
+pub(crate) mod fuzz;
 mod golden;
 mod hostile;
+mod limits;
 mod requests;
 mod responses;
 

@@ -137,6 +137,7 @@ fn write_item_keeps_every_value_status_priority_and_propagate() {
             point_status: Some("AL_OFFLINE".into()),
             priority: Some(12),
             propagate: Some(false),
+            item_type: None,
         }]
     );
     assert_eq!(items[0].preset(), Some("ON"));
@@ -184,6 +185,7 @@ fn webbinder_write_puts_seq_after_message_properties_in_the_header() {
         point_status: Some("AL_NO_CONDITION".into()),
         priority: Some(255),
         propagate: None,
+        item_type: None,
     };
     let env = build_write_request(&props, &[item]).unwrap();
     assert_eq!(
