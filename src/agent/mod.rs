@@ -23,8 +23,9 @@ use crate::replication::Replicator;
 use crate::store::{Store, StoreError};
 use crate::xmpp::bosh::BoshConfig;
 use crate::xmpp::jid::Jid;
+use crate::xmpp::ns;
 use crate::xmpp::session::{Client, ClientConfig, ClientError, ClientEvent};
-use crate::xmpp::stanza;
+use crate::xmpp::stanza::{self, StanzaError};
 use crate::xmpp::stream::{StreamConfig, StreamError};
 use crate::xmpp::xml::Element;
 
@@ -375,13 +376,25 @@ fn on_stanza(
                 return;
             }
             // The answer acknowledges the write: it leaves only once the write is durable.
+            // Otherwise the requester is told at once (a peer agent keeps it queued and retries).
             let client = client.clone();
             let store = store.clone();
+            let request = Element::new(ns::CLIENT, "iq")
+                .attr("id", &id)
+                .attr("from", &from);
             tokio::spawn(
                 async move {
                     match store.commit().await {
                         Ok(()) => client.send(reply),
-                        Err(e) => warn!(error = %e, "write not made durable; not acknowledged"),
+                        Err(e) => {
+                            warn!(error = %e, "write not made durable; not acknowledged");
+                            let why = StanzaError::new(
+                                "wait",
+                                "resource-constraint",
+                                Some(&format!("the write was not made durable: {e}")),
+                            );
+                            client.send(stanza::iq_error(&request, &why));
+                        }
                     }
                     debug!("answered");
                 }

@@ -18,11 +18,12 @@ use crate::datapoints::{
     Datapoint, Direction, Table, UpdateSource, WriteFault, WriteOutcome, WriteRequest,
 };
 use crate::soap::{
-    DP_RESET_PRIO_INVOKE, DpCfg, DpData, Fault, FaultCode, Field, GetResponse, InvokeCmdResponse,
-    InvokeItem, ItemEcho, ItemFault, ItemRef, ItemReply, ListEntry, ListQuery, ListResponse,
-    LonValue, MessageProperties, NetworkInfo, Op, ReadResponse, Reply, Request, RtrInfo,
-    Selectable, Seq, SoapBody, SoapFault, SystemInfoQuery, SystemInfoResponse, SystemInfoSection,
-    SystemInfoType, TimeInfo, UnitDef, ValueDef, WriteItem, WriteResponse, parse_request,
+    DP_RESET_PRIO_INVOKE, DpCfg, DpData, Fault, FaultCode, FaultSide, Field, GetResponse,
+    InvokeCmdResponse, InvokeItem, ItemEcho, ItemFault, ItemRef, ItemReply, ListEntry, ListQuery,
+    ListResponse, LonValue, MessageProperties, NetworkInfo, Op, ReadResponse, Reply, Request,
+    RtrInfo, Selectable, Seq, SoapBody, SoapFault, SystemInfoQuery, SystemInfoResponse,
+    SystemInfoSection, SystemInfoType, TimeInfo, UnitDef, ValueDef, WriteItem, WriteResponse,
+    parse_request,
 };
 use crate::store::Store;
 use crate::xmpp::jid::MacId;
@@ -191,7 +192,12 @@ impl Service {
                 let bound = self.write_answer_bound(&items);
                 if bound > budget.limit() {
                     warn!(%from, bound, limit = budget.limit(), "write refused: its answer could not fit");
-                    return Err(budget.too_large("WriteResponse", bound, true));
+                    let side = if request.header.seq.is_some() {
+                        FaultSide::Server
+                    } else {
+                        FaultSide::Client
+                    };
+                    return Err(budget.too_large_as(side, "WriteResponse", bound, true));
                 }
                 let r = match (request.header.seq, &self.dedupe) {
                     (Some(seq), Some(store)) => {

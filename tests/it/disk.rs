@@ -153,12 +153,16 @@ async fn full_disk_refuses_writes_hides_them_and_recovers_without_restart(kind: 
     assert_eq!(h["store"]["writable"], false, "{h}");
     let error = h["store"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("space"), "the cause is named: {h}");
-    // A SOAP Write is not acknowledged either.
-    if let Ok(answer) = soap(&client, &agent.jid, write_env(TEMP, "41.0", TEMP_FMT, None)).await {
-        assert!(
+    // A SOAP Write is not acknowledged either, and the requester is told (no timeout).
+    match soap(&client, &agent.jid, write_env(TEMP, "41.0", TEMP_FMT, None)).await {
+        Ok(answer) => assert!(
             value_in(&answer).is_err(),
             "a SOAP Write acknowledged on a full disk"
-        );
+        ),
+        Err(e) => assert!(
+            e.contains("resource-constraint"),
+            "a refused SOAP Write gets an error, not silence: {e}"
+        ),
     }
 
     // Space returns: writes work again by themselves, without a restart.

@@ -1,7 +1,7 @@
 //! The byte budget of one answer: what the server's stanza limit leaves for the answer
 //! envelope, and the SOAP `Fault` sent instead of an answer that would not fit (SPEC §5 Sizes).
 
-use crate::soap::SoapFault;
+use crate::soap::{FaultSide, SoapFault};
 
 /// Bytes kept free below `xmpp.max_stanza_size` for the markup around an answer envelope on
 /// the wire: the BOSH `<body>` (about 200 bytes) and the `<iq type='result'>` element. The
@@ -43,7 +43,20 @@ impl Budget {
 
     /// `SOAP-ENV:Client` (the same request fails again): the answer's size and the limit.
     pub(super) fn too_large(&self, response: &str, size: usize, at_least: bool) -> SoapFault {
-        SoapFault::client(
+        self.too_large_as(FaultSide::Client, response, size, at_least)
+    }
+
+    /// The same, on `side`: a replicated Write gets `Server`, so that the sending agent keeps
+    /// its writes queued and retries them (a `Client` fault would dead-letter every item).
+    pub(super) fn too_large_as(
+        &self,
+        side: FaultSide,
+        response: &str,
+        size: usize,
+        at_least: bool,
+    ) -> SoapFault {
+        SoapFault::new(
+            side,
             format!(
                 "answer too large: the {response} would be {}{size} bytes, more than the limit of {} bytes (xmpp.max_stanza_size {} less {} for the iq and BOSH wrappers); ask for fewer or smaller items",
                 if at_least { "at least " } else { "" },

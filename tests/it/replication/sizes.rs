@@ -41,9 +41,9 @@ fn set_stanza_limit(agent: &Agent, bytes: usize) {
     std::fs::write(path, text).unwrap();
 }
 
-/// A 1,000-character raw value, distinct per `i`.
+/// A raw value at the 228-byte limit (456 hex digits), distinct per `i`.
 fn blob(i: u32) -> String {
-    format!("{i:08X}{}", "5A".repeat(496))
+    format!("{i:08X}{}", "5A".repeat(224))
 }
 
 /// `webbinder_reconnects_total` of a running agent.
@@ -257,8 +257,9 @@ async fn a_server_limit_below_ours_costs_the_session_a_bounded_number_of_times(k
     );
     a.start();
     a.wait_online().await;
-    // 500-character values: 100 of them make a 70 kB batch, 25 fit (and so do their answers).
-    let value = |i: u32| format!("{i:08X}{}", "5A".repeat(246));
+    // Raw values at the 228-byte limit (456 hex digits): 100 of them make a batch and an answer
+    // far over 32 KiB.
+    let value = |i: u32| format!("{i:08X}{}", "5A".repeat(224));
     for i in 1..=100 {
         a.dp_write(BLOB_OUT, &value(i)).await.unwrap();
     }
