@@ -95,6 +95,10 @@ fn sled_config(path: &std::path::Path) -> sled::Config {
         .cache_capacity(8 * 1024 * 1024)
 }
 
+/// Most elements accepted in one incoming stanza: a 100-item request or answer has a few
+/// thousand.
+const MAX_STANZA_ELEMENTS: usize = 20_000;
+
 /// The XMPP client settings of `config`'s account under `resource`.
 pub fn client_config(config: &Config, resource: &str, as_agent: bool) -> ClientConfig {
     let x = &config.xmpp;
@@ -104,6 +108,10 @@ pub fn client_config(config: &Config, resource: &str, as_agent: bool) -> ClientC
     bosh.max_body_bytes = x
         .max_stanza_size
         .saturating_sub(crate::replication::sizing::BODY_ALLOWANCE);
+    // Nothing larger is expected in (peers size their stanzas by the same limit), and a
+    // request's tree must stay small in memory whatever the server lets through (issue 8).
+    bosh.stanza_limits.max_bytes = x.max_stanza_size;
+    bosh.stanza_limits.max_elements = MAX_STANZA_ELEMENTS;
     ClientConfig {
         url: x.bosh_url(),
         stream: StreamConfig {
