@@ -48,3 +48,8 @@ impl Store {
             })
     }
 }
+
+impl Store {
+    /// TEMP stub.
+    pub fn atomic(&self) {}
+}

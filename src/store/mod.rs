@@ -48,6 +48,8 @@ mod state;
 mod types;
 
 #[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
 mod tests;
 
 pub use codec::DecodeError;
