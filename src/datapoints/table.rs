@@ -352,7 +352,8 @@ struct Inner {
     tree: RwLock<Option<sled::Tree>>,
     /// The last durable state of points written since (locked after `points`).
     pending: Mutex<Pending>,
-    /// Tells the store when sled refuses a write (set by `Store::attach`).
+    /// The store: writes values through it and hears when sled refuses one (set by
+    /// `Store::attach`).
     reporter: RwLock<Option<crate::store::FailureReporter>>,
     /// Test hook: the next sled insert fails as on a full disk.
     #[cfg(test)]
@@ -598,6 +599,7 @@ impl Table {
     }
 
     /// Flushes every write so far to disk (sled `flush`); returns the bytes written.
+    /// Attached to a store, writes go through the store's buffer: use its `commit` instead.
     ///
     /// Writes only insert; callers group-commit with this before acknowledging (SPEC §6.1).
     /// Blocking: from async code, run it in `spawn_blocking`.
@@ -659,9 +661,24 @@ impl Table {
             let e = sled::Error::Io(std::io::Error::from_raw_os_error(28));
             return Err(self.refused(name, e));
         }
-        tree.insert(name.as_bytes(), record.encode())
-            .map(|_| ())
-            .map_err(|e| self.refused(name, e))
+        let reporter = self
+            .inner
+            .reporter
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match reporter {
+            // Why: inserted into sled here, sled's background flusher could make the value
+            // durable before the forwards the observer enqueued (issue 9).
+            Some(store) => store.stage_value(name, record.encode()).map_err(|e| {
+                warn!(name, error = %e, "cannot persist datapoint value; datapoint unchanged");
+                WriteFault::command_failed(name, format!("cannot persist the value: {e}"))
+            }),
+            None => tree
+                .insert(name.as_bytes(), record.encode())
+                .map(|_| ())
+                .map_err(|e| self.refused(name, e)),
+        }
     }
 
     /// sled refused a write: it is failing, which the store must know at once.

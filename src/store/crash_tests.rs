@@ -77,15 +77,20 @@ impl Agent {
             if applied.is_some_and(|a| n <= a) {
                 continue;
             }
-            let source = UpdateSource::Replication {
-                from: SENDER.to_owned(),
-            };
-            self.table
-                .write(WriteRequest::new(POINT, value.clone(), source))
-                .unwrap();
+            self.write(value);
         }
         let last = first + values.len() as u64 - 1;
         self.store.set_applied_seq(SENDER, EPOCH, last).unwrap();
+    }
+
+    /// One item of a peer batch.
+    fn write(&self, value: &str) {
+        let source = UpdateSource::Replication {
+            from: SENDER.to_owned(),
+        };
+        self.table
+            .write(WriteRequest::new(POINT, value, source))
+            .unwrap();
     }
 
     /// A SIGKILL: no clean close, and what sled holds in memory is what it last wrote.
@@ -187,4 +192,60 @@ fn a_local_value_is_never_durable_without_its_forward() {
         "value {:?}, forwards {forwards:?}",
         b.value()
     );
+}
+
+/// A read of the queue from another thread (the sender task) spills the buffer: it waits for
+/// the open batch instead of cutting it, and then sees all of it.
+#[test]
+fn a_spill_from_another_thread_waits_for_the_open_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Agent::open(dir.path());
+    let values = batch(64);
+    let atomic = b.store.atomic();
+    for v in &values[..32] {
+        b.write(v);
+    }
+    let reader = {
+        let store = b.store.clone();
+        std::thread::spawn(move || store.host_stats(R).map(|s| s.depth))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while b.store.inner.gate.waiting() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the reader never waited");
+        std::thread::yield_now();
+    }
+    b.db.flush().unwrap();
+    for v in &values[32..] {
+        b.write(v);
+    }
+    b.store.set_applied_seq(SENDER, EPOCH, 64).unwrap();
+    drop(atomic);
+    assert_eq!(reader.join().unwrap().unwrap(), 64);
+    b.db.flush().unwrap();
+    let b = b.kill(dir.path());
+    assert_all_or_nothing(&b, &values, 64);
+    assert_eq!(b.forwards().len(), 64, "the reader's spill wrote the whole batch");
+}
+
+/// A full buffer is not spilled inside a section: that would cut a batch.
+#[test]
+fn a_full_buffer_is_not_spilled_inside_a_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Agent::open(dir.path());
+    let atomic = b.store.atomic();
+    let w = QueuedWrite {
+        connection: "c".to_owned(),
+        target: POINT.to_owned(),
+        value: "1".to_owned(),
+        lon_format: None,
+        priority: 255,
+        enqueued_at: std::time::SystemTime::now(),
+    };
+    for _ in 0..SPILL_AT + 10 {
+        b.store.enqueue(R, &w, false).unwrap();
+    }
+    b.db.flush().unwrap();
+    drop(atomic);
+    let b = b.kill(dir.path());
+    assert!(b.forwards().is_empty(), "a part of the section reached disk");
 }

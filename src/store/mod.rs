@@ -34,6 +34,7 @@
 //! `acked_upto` watermark and removes the chunks it covers; a partly acknowledged chunk stays
 //! until the watermark passes its last write.
 
+mod atomic;
 mod codec;
 mod commit;
 mod dedupe;
@@ -52,6 +53,7 @@ mod crash_tests;
 #[cfg(test)]
 mod tests;
 
+pub use atomic::Atomic;
 pub use codec::DecodeError;
 pub use error::StoreError;
 pub use health::StoreHealth;
