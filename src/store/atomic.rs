@@ -40,11 +40,14 @@ pub(crate) type Staged = BTreeMap<(Side, Vec<u8>), Vec<u8>>;
 /// Writes `batch` (queue tree) and `staged` in one atomic sled operation.
 pub(crate) fn write(trees: &Trees, batch: sled::Batch, staged: &Staged) -> Result<(), StoreError> {
     if staged.is_empty() {
-        return trees.tree.apply_batch(batch).map_err(|source| StoreError::Sled {
-            tree: TREE_QUEUE,
-            action: "write buffered queue entries".to_owned(),
-            source,
-        });
+        return trees
+            .tree
+            .apply_batch(batch)
+            .map_err(|source| StoreError::Sled {
+                tree: TREE_QUEUE,
+                action: "write buffered queue entries".to_owned(),
+                source,
+            });
     }
     let result: Result<(), TransactionError<()>> = (&trees.tree, &trees.applied, &trees.values)
         .transaction(|(queue, applied, values)| {

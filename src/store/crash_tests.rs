@@ -126,11 +126,7 @@ fn assert_all_or_nothing(b: &Agent, values: &[String], last: u64) {
     let applied = b.store.applied_seq(SENDER, EPOCH).unwrap();
     let forwards = b.forwards();
     let value = b.value();
-    let all = (
-        Some(last),
-        values.to_vec(),
-        values.last().unwrap().clone(),
-    );
+    let all = (Some(last), values.to_vec(), values.last().unwrap().clone());
     let none = (None, Vec::new(), "20.00".to_owned());
     let got = (applied, forwards, value);
     assert!(
@@ -211,7 +207,10 @@ fn a_spill_from_another_thread_waits_for_the_open_batch() {
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while b.store.inner.gate.waiting() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the reader never waited");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reader never waited"
+        );
         std::thread::yield_now();
     }
     b.db.flush().unwrap();
@@ -224,7 +223,11 @@ fn a_spill_from_another_thread_waits_for_the_open_batch() {
     b.db.flush().unwrap();
     let b = b.kill(dir.path());
     assert_all_or_nothing(&b, &values, 64);
-    assert_eq!(b.forwards().len(), 64, "the reader's spill wrote the whole batch");
+    assert_eq!(
+        b.forwards().len(),
+        64,
+        "the reader's spill wrote the whole batch"
+    );
 }
 
 /// A full buffer is not spilled inside a section: that would cut a batch.
@@ -247,5 +250,8 @@ fn a_full_buffer_is_not_spilled_inside_a_section() {
     b.db.flush().unwrap();
     drop(atomic);
     let b = b.kill(dir.path());
-    assert!(b.forwards().is_empty(), "a part of the section reached disk");
+    assert!(
+        b.forwards().is_empty(),
+        "a part of the section reached disk"
+    );
 }

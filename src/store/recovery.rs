@@ -79,9 +79,12 @@ impl FailureReporter {
     /// next spill, atomically with the forwards enqueued before (`atomic.rs`): a value is
     /// never durable without them. Fails if the store is closed or not writable.
     pub fn stage_value(&self, name: &str, record: Vec<u8>) -> Result<(), StoreError> {
-        let inner = self.inner.upgrade().ok_or_else(|| StoreError::Unavailable {
-            reason: "the store is closed".to_owned(),
-        })?;
+        let inner = self
+            .inner
+            .upgrade()
+            .ok_or_else(|| StoreError::Unavailable {
+                reason: "the store is closed".to_owned(),
+            })?;
         Store { inner }.stage_value(name, record)
     }
 
