@@ -497,8 +497,10 @@ impl Table {
     /// 3. priority: applied only if the write's number is <= the point's current one, else
     ///    [`WriteOutcome::IgnoredPriority`] (no fault);
     /// 4. the observer runs (an `Err` gives fault 12, point unchanged);
-    /// 5. the record is inserted in sled (not flushed; an error gives fault 12, point
-    ///    unchanged), the point gets the value, priority and `now`, and the event is broadcast.
+    /// 5. the record is handed to the store, which writes it to sled with the forwards the
+    ///    observer enqueued, atomically (inserted in sled directly when no store is attached;
+    ///    not flushed either way; an error gives fault 12, point unchanged), the point gets
+    ///    the value, priority and `now`, and the event is broadcast.
     ///
     /// The direction is not checked: any point may be written.
     pub fn write_at(&self, req: WriteRequest, now: SystemTime) -> Result<WriteOutcome, WriteFault> {

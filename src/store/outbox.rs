@@ -1,8 +1,9 @@
 //! The sender side: per-host FIFO queues of outgoing writes and their bookkeeping.
 //!
 //! Every method takes the store's mutex for its whole (short) duration and, except
-//! [`Store::enqueue`], first spills the write-behind buffer (`state.rs`), so it works on sled
-//! alone and sees every enqueued write. None of them flushes; see [`Store::commit`].
+//! [`Store::enqueue`] and [`Store::connection`], first waits for open atomic sections
+//! (`atomic.rs`) and spills the write-behind buffer (`state.rs`), so it works on sled alone
+//! and sees every enqueued write. None of them flushes; see [`Store::commit`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
