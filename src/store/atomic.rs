@@ -85,8 +85,12 @@ pub(crate) struct Gate {
 
 #[derive(Debug, Default)]
 pub(crate) struct GateState {
+    /// Open sections.
     open: usize,
+    /// Spills waiting for them to end.
     waiting: usize,
+    /// Sections waiting for those spills.
+    blocked: usize,
 }
 
 impl Gate {
@@ -105,7 +109,7 @@ impl Gate {
         g.waiting -= 1;
         Quiet {
             gate: self,
-            _guard: g,
+            guard: g,
         }
     }
 
@@ -114,7 +118,7 @@ impl Gate {
         let g = self.state.try_lock().ok()?;
         (g.open == 0).then_some(Quiet {
             gate: self,
-            _guard: g,
+            guard: g,
         })
     }
 
@@ -128,13 +132,16 @@ impl Gate {
 /// No section is open while this lives.
 pub(crate) struct Quiet<'a> {
     gate: &'a Gate,
-    _guard: MutexGuard<'a, GateState>,
+    guard: MutexGuard<'a, GateState>,
 }
 
 impl Drop for Quiet<'_> {
     fn drop(&mut self) {
         // Sections that waited for this spill may start (the guard unlocks right after).
-        self.gate.changed.notify_all();
+        // Why the check: a notification is a syscall, and `enqueue` takes this guard.
+        if self.guard.blocked > 0 {
+            self.gate.changed.notify_all();
+        }
     }
 }
 
@@ -148,7 +155,7 @@ impl Drop for Atomic<'_> {
     fn drop(&mut self) {
         let mut g = self.gate.lock();
         g.open -= 1;
-        if g.open == 0 {
+        if g.open == 0 && g.waiting > 0 {
             self.gate.changed.notify_all();
         }
     }
@@ -168,7 +175,9 @@ impl Store {
         let gate = &self.inner.gate;
         let mut g = gate.lock();
         while g.waiting > 0 {
+            g.blocked += 1;
             g = gate.changed.wait(g).unwrap_or_else(PoisonError::into_inner);
+            g.blocked -= 1;
         }
         g.open += 1;
         Atomic { gate }
