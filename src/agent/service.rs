@@ -263,7 +263,8 @@ impl Service {
     /// A peer webbinder's Write: items are numbered `seq.first + i`; those at or below the
     /// highest number applied for this sender and epoch were applied before and are only
     /// answered (with the point's current data); the rest are applied and the new highest
-    /// number recorded with them (made durable by the caller's commit before answering).
+    /// number recorded with them, in one atomic section of the store (made durable by the
+    /// caller's commit before answering).
     fn replicated_write(
         &self,
         store: &Store,
@@ -273,6 +274,9 @@ impl Service {
         now: SystemTime,
     ) -> Result<WriteResponse, String> {
         let sender = from.split('/').next().unwrap_or(from).to_owned();
+        // The values, the forwards they enqueue and the applied seq reach disk together or
+        // not at all (issue 9): no spill cuts the batch.
+        let _atomic = store.atomic();
         let applied = store
             .applied_seq(&sender, seq.epoch)
             .map_err(|e| format!("cannot read the applied seq of {sender}: {e}"))?;

@@ -352,7 +352,8 @@ struct Inner {
     tree: RwLock<Option<sled::Tree>>,
     /// The last durable state of points written since (locked after `points`).
     pending: Mutex<Pending>,
-    /// Tells the store when sled refuses a write (set by `Store::attach`).
+    /// The store: writes values through it and hears when sled refuses one (set by
+    /// `Store::attach`).
     reporter: RwLock<Option<crate::store::FailureReporter>>,
     /// Test hook: the next sled insert fails as on a full disk.
     #[cfg(test)]
@@ -496,8 +497,10 @@ impl Table {
     /// 3. priority: applied only if the write's number is <= the point's current one, else
     ///    [`WriteOutcome::IgnoredPriority`] (no fault);
     /// 4. the observer runs (an `Err` gives fault 12, point unchanged);
-    /// 5. the record is inserted in sled (not flushed; an error gives fault 12, point
-    ///    unchanged), the point gets the value, priority and `now`, and the event is broadcast.
+    /// 5. the record is handed to the store, which writes it to sled with the forwards the
+    ///    observer enqueued, atomically (inserted in sled directly when no store is attached;
+    ///    not flushed either way; an error gives fault 12, point unchanged), the point gets
+    ///    the value, priority and `now`, and the event is broadcast.
     ///
     /// The direction is not checked: any point may be written.
     pub fn write_at(&self, req: WriteRequest, now: SystemTime) -> Result<WriteOutcome, WriteFault> {
@@ -598,6 +601,7 @@ impl Table {
     }
 
     /// Flushes every write so far to disk (sled `flush`); returns the bytes written.
+    /// Attached to a store, writes go through the store's buffer: use its `commit` instead.
     ///
     /// Writes only insert; callers group-commit with this before acknowledging (SPEC §6.1).
     /// Blocking: from async code, run it in `spawn_blocking`.
@@ -659,9 +663,24 @@ impl Table {
             let e = sled::Error::Io(std::io::Error::from_raw_os_error(28));
             return Err(self.refused(name, e));
         }
-        tree.insert(name.as_bytes(), record.encode())
-            .map(|_| ())
-            .map_err(|e| self.refused(name, e))
+        let reporter = self
+            .inner
+            .reporter
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match reporter {
+            // Why: inserted into sled here, sled's background flusher could make the value
+            // durable before the forwards the observer enqueued (issue 9).
+            Some(store) => store.stage_value(name, record.encode()).map_err(|e| {
+                warn!(name, error = %e, "cannot persist datapoint value; datapoint unchanged");
+                WriteFault::command_failed(name, format!("cannot persist the value: {e}"))
+            }),
+            None => tree
+                .insert(name.as_bytes(), record.encode())
+                .map(|_| ())
+                .map_err(|e| self.refused(name, e)),
+        }
     }
 
     /// sled refused a write: it is failing, which the store must know at once.

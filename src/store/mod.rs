@@ -15,6 +15,13 @@
 //!   update). `commit` is a group commit: concurrent callers share fsyncs.
 //! - **Atomic.** Every change (enqueue with its counters and coalescing, ack, dead letter,
 //!   purge) reaches sled in one batch, so a crash leaves the counters matching the queue.
+//! - **A receiver's batch is durable whole or not at all** (issue 9). Datapoint values (the
+//!   table writes them through [`FailureReporter::stage_value`]) and applied seqs
+//!   ([`Store::set_applied_seq`]) are buffered with the queued writes and reach sled in the
+//!   same atomic spill (one sled transaction over the three trees), never before the forwards
+//!   enqueued for them; [`Store::atomic`] keeps a whole peer batch in one spill. So sled's
+//!   background flusher can never make a value or an applied seq durable without its
+//!   forwards, and a crash can neither skip nor re-apply part of a batch (`atomic.rs`).
 //! - **Fails safe, recovers by itself.** When a commit fails (e.g. a full disk) the store
 //!   stops writing, [`Store::health`] says why and since when, and users of the same `Db`
 //!   ([`StoreUser`], the datapoint table) undo what is not durable; nothing that was not
@@ -34,6 +41,7 @@
 //! `acked_upto` watermark and removes the chunks it covers; a partly acknowledged chunk stays
 //! until the watermark passes its last write.
 
+mod atomic;
 mod codec;
 mod commit;
 mod dedupe;
@@ -49,8 +57,11 @@ mod state;
 mod types;
 
 #[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
 mod tests;
 
+pub use atomic::Atomic;
 pub use codec::DecodeError;
 pub use error::StoreError;
 pub use health::StoreHealth;

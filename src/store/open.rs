@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use tracing::{info, warn};
 
+use super::atomic::Gate;
 use super::codec::{self, HostRecord};
 use super::commit::Commits;
 use super::error::StoreError;
@@ -12,6 +13,7 @@ use super::keys::{self, EPOCH_KEY, SESSION_KEY};
 use super::recovery::{Opener, StoreUser};
 use super::state::State;
 use super::{TREE_APPLIED, TREE_QUEUE};
+use crate::datapoints::table::TREE_NAME as TREE_VALUES;
 
 /// Seq numbers skipped for every host when the previous process did not close the store.
 ///
@@ -47,6 +49,8 @@ pub(crate) struct Inner {
     pub(crate) epoch: u64,
     pub(crate) state: Mutex<State>,
     pub(crate) commits: Commits,
+    /// Keeps spills out of open atomic sections (`atomic.rs`).
+    pub(crate) gate: Gate,
     pub(crate) stalls: Stalls,
     condition: Mutex<Condition>,
     users: Mutex<Vec<Arc<dyn StoreUser>>>,
@@ -62,11 +66,13 @@ pub(crate) struct Inner {
     pub(crate) flush_delay_ms: std::sync::atomic::AtomicU64,
 }
 
-/// The store's two sled trees (cheap handles).
+/// The store's sled trees (cheap handles), and the datapoint table's, which the store
+/// writes staged values to (`atomic.rs`).
 #[derive(Clone)]
 pub(crate) struct Trees {
-    tree: sled::Tree,
-    applied: sled::Tree,
+    pub(crate) tree: sled::Tree,
+    pub(crate) applied: sled::Tree,
+    pub(crate) values: sled::Tree,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -90,7 +96,7 @@ impl Inner {
         self.trees().map(|t| t.applied)
     }
 
-    fn trees(&self) -> Result<Trees, StoreError> {
+    pub(crate) fn trees(&self) -> Result<Trees, StoreError> {
         let trees = self.trees.read().unwrap_or_else(PoisonError::into_inner);
         match trees.as_ref() {
             Some(t) => Ok(t.clone()),
@@ -165,7 +171,7 @@ impl Inner {
 
     /// Writes the buffer to sled and fsyncs.
     pub(crate) fn spill_and_flush(&self) -> Result<(), StoreError> {
-        let tree = self.tree()?;
+        let trees = self.trees()?;
         #[cfg(test)]
         std::thread::sleep(std::time::Duration::from_millis(
             self.flush_delay_ms
@@ -180,8 +186,13 @@ impl Inner {
                 source: sled::Error::Io(std::io::Error::from_raw_os_error(28)),
             });
         }
-        self.lock().spill(&tree)?;
-        tree.flush()
+        {
+            let _quiet = self.gate.quiet();
+            self.lock().spill(&trees)?;
+        }
+        trees
+            .tree
+            .flush()
             .map(|_| ())
             .map_err(|source| StoreError::Flush { source })
     }
@@ -203,13 +214,13 @@ impl Drop for Inner {
         else {
             return;
         };
-        let tree = trees.tree;
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Err(error) = state.spill(&tree) {
+        if let Err(error) = state.spill(&trees) {
             warn!(%error, "cannot write buffered queue entries while closing the store");
             return;
         }
         let closed = codec::encode_session(false, state.floor);
+        let tree = trees.tree;
         if let Err(error) = tree.insert(SESSION_KEY, &closed) {
             warn!(%error, "cannot mark the store closed");
             return;
@@ -259,6 +270,7 @@ impl Store {
                 epoch,
                 state: Mutex::new(state),
                 commits: Commits::new(),
+                gate: Gate::default(),
                 stalls: Stalls::default(),
                 condition: Mutex::new(Condition::default()),
                 users: Mutex::new(Vec::new()),
@@ -300,6 +312,7 @@ struct Loaded {
 fn load(db: &sled::Db) -> Result<Loaded, StoreError> {
     let tree = open_tree(db, TREE_QUEUE)?;
     let applied = open_tree(db, TREE_APPLIED)?;
+    let values = open_tree(db, TREE_VALUES)?;
     let (epoch, created) = epoch(&tree)?;
     let session = match tree
         .get(SESSION_KEY)
@@ -330,7 +343,11 @@ fn load(db: &sled::Db) -> Result<Loaded, StoreError> {
         .map_err(|source| StoreError::Flush { source })?;
     info!(epoch, created, crashed, "replication store opened");
     Ok(Loaded {
-        trees: Trees { tree, applied },
+        trees: Trees {
+            tree,
+            applied,
+            values,
+        },
         epoch,
         state,
     })

@@ -1,8 +1,9 @@
 //! The sender side: per-host FIFO queues of outgoing writes and their bookkeeping.
 //!
 //! Every method takes the store's mutex for its whole (short) duration and, except
-//! [`Store::enqueue`], first spills the write-behind buffer (`state.rs`), so it works on sled
-//! alone and sees every enqueued write. None of them flushes; see [`Store::commit`].
+//! [`Store::enqueue`] and [`Store::connection`], first waits for open atomic sections
+//! (`atomic.rs`) and spills the write-behind buffer (`state.rs`), so it works on sled alone
+//! and sees every enqueued write. None of them flushes; see [`Store::commit`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
@@ -64,10 +65,15 @@ impl Store {
     /// With `coalesce` ("latest" delivery), the write replaces the earlier "latest" write for
     /// the same (host, target) that is still queued, atomically; that leaves a gap in the
     /// seqs. Writes enqueued without `coalesce` ("every-change") are never replaced.
+    ///
+    /// Inside an [`atomic`](Store::atomic) section (of any thread) the buffer is not spilled
+    /// when full: that would cut the section.
     pub fn enqueue(&self, host: &str, w: &QueuedWrite, coalesce: bool) -> Result<u64, StoreError> {
+        let trees = self.inner.trees()?;
+        let quiet = self.inner.gate.try_quiet();
         self.inner
             .lock()
-            .enqueue(&self.inner.tree()?, host, w, coalesce)
+            .enqueue(&trees, quiet.is_some(), host, w, coalesce)
     }
 
     /// The oldest run of consecutive seqs in `host`'s queue, starting at its first write with a
@@ -79,9 +85,11 @@ impl Store {
         after: Option<u64>,
         max: usize,
     ) -> Result<Vec<(u64, QueuedWrite)>, StoreError> {
-        let tree = &self.inner.tree()?;
+        let trees = self.inner.trees()?;
+        let tree = &trees.tree;
+        let _quiet = self.inner.gate.quiet();
         let mut st = self.inner.lock();
-        st.spill(tree)?;
+        st.spill(&trees)?;
         let Some(hs) = st.existing_host(tree, host)? else {
             return Ok(Vec::new());
         };
@@ -97,9 +105,11 @@ impl Store {
     /// as the last acknowledged ones of their connections, adds them to `delivered` and sets
     /// `last_success` to now. Returns how many were removed; repeating it removes nothing.
     pub fn ack(&self, host: &str, upto: u64) -> Result<usize, StoreError> {
-        let tree = &self.inner.tree()?;
+        let trees = self.inner.trees()?;
+        let tree = &trees.tree;
+        let _quiet = self.inner.gate.quiet();
         let mut st = self.inner.lock();
-        st.spill(tree)?;
+        st.spill(&trees)?;
         let hs = st.host(tree, host)?;
         let now = codec::to_ms(SystemTime::now());
         let mut rec = hs.rec.clone();
@@ -171,9 +181,11 @@ impl Store {
     /// Moves `host`'s queued write `seq` to the dead-letter list with `reason` and the current
     /// time, and adds 1 to `failed` (SPEC §6.3: a permanent fault must not block the queue).
     pub fn dead_letter(&self, host: &str, seq: u64, reason: &str) -> Result<(), StoreError> {
-        let tree = &self.inner.tree()?;
+        let trees = self.inner.trees()?;
+        let tree = &trees.tree;
+        let _quiet = self.inner.gate.quiet();
         let mut st = self.inner.lock();
-        st.spill(tree)?;
+        st.spill(&trees)?;
         let not_queued = || StoreError::NotQueued {
             host: host.to_owned(),
             seq,
@@ -244,9 +256,11 @@ impl Store {
     /// Records `host`'s last error with the current time (persisted, so `webbinder state`
     /// shows it while the agent is stopped).
     pub fn record_error(&self, host: &str, message: &str) -> Result<(), StoreError> {
-        let tree = &self.inner.tree()?;
+        let trees = self.inner.trees()?;
+        let tree = &trees.tree;
+        let _quiet = self.inner.gate.quiet();
         let mut st = self.inner.lock();
-        st.spill(tree)?;
+        st.spill(&trees)?;
         let hs = st.host(tree, host)?;
         let mut rec = hs.rec.clone();
         rec.last_error = Some((codec::to_ms(SystemTime::now()), message.to_owned()));
@@ -259,9 +273,11 @@ impl Store {
 
     /// The counters of `host` (all zero for a host never seen). O(1) in the backlog.
     pub fn host_stats(&self, host: &str) -> Result<HostStats, StoreError> {
-        let tree = &self.inner.tree()?;
+        let trees = self.inner.trees()?;
+        let tree = &trees.tree;
+        let _quiet = self.inner.gate.quiet();
         let mut st = self.inner.lock();
-        st.spill(tree)?;
+        st.spill(&trees)?;
         let floor = st.floor;
         let Some(hs) = st.existing_host(tree, host)? else {
             return Ok(stats(&HostRecord::new(floor), None, None, 0));
@@ -280,9 +296,11 @@ impl Store {
 
     /// Every host that has a queue, counters or dead letters, sorted.
     pub fn hosts(&self) -> Result<Vec<String>, StoreError> {
-        let tree = &self.inner.tree()?;
+        let trees = self.inner.trees()?;
+        let tree = &trees.tree;
+        let _quiet = self.inner.gate.quiet();
         let mut st = self.inner.lock();
-        st.spill(tree)?;
+        st.spill(&trees)?;
         let mut out = Vec::new();
         for item in tree.scan_prefix(keys::HOST_PREFIX) {
             let (key, _) = item.map_err(sled_err("list the hosts"))?;
@@ -300,11 +318,11 @@ impl Store {
     }
 
     /// The bookkeeping of one connection, `None` if nothing was ever enqueued or acknowledged
-    /// for it.
+    /// for it. Does not spill (the buffer is read too), so it may be called inside an
+    /// [`atomic`](Store::atomic) section.
     pub fn connection(&self, key: &str) -> Result<Option<ConnectionRecord>, StoreError> {
         let tree = &self.inner.tree()?;
-        let mut st = self.inner.lock();
-        st.spill(tree)?;
+        let st = self.inner.lock();
         let read = |k: Vec<u8>| -> Result<Option<(String, SystemTime)>, StoreError> {
             match tree
                 .get(&k)
@@ -315,7 +333,10 @@ impl Store {
             }
         };
         let record = ConnectionRecord {
-            last_enqueued: read(keys::enqueued(key))?,
+            last_enqueued: match st.enqueued_stamp(key) {
+                Some(stamp) => Some(stamp),
+                None => read(keys::enqueued(key))?,
+            },
             last_acked: read(keys::acked(key))?,
         };
         Ok((record != ConnectionRecord::default()).then_some(record))
@@ -323,9 +344,11 @@ impl Store {
 
     /// The bookkeeping of every connection, sorted by key.
     pub fn connections(&self) -> Result<Vec<(String, ConnectionRecord)>, StoreError> {
-        let tree = &self.inner.tree()?;
+        let trees = self.inner.trees()?;
+        let tree = &trees.tree;
+        let _quiet = self.inner.gate.quiet();
         let mut st = self.inner.lock();
-        st.spill(tree)?;
+        st.spill(&trees)?;
         let mut out: BTreeMap<String, ConnectionRecord> = BTreeMap::new();
         for (prefix, acked) in [(keys::ENQUEUED_PREFIX, false), (keys::ACKED_PREFIX, true)] {
             for item in tree.scan_prefix(prefix) {
@@ -356,9 +379,11 @@ impl Store {
     /// writes are otherwise never dropped). Returns how many were dropped. Counters other than
     /// the depth, and the dead letters, are kept. Works even if queue records are corrupted.
     pub fn purge(&self, host: &str) -> Result<usize, StoreError> {
-        let tree = &self.inner.tree()?;
+        let trees = self.inner.trees()?;
+        let tree = &trees.tree;
+        let _quiet = self.inner.gate.quiet();
         let mut st = self.inner.lock();
-        st.spill(tree)?;
+        st.spill(&trees)?;
         let Some(hs) = st.existing_host(tree, host)? else {
             return Ok(0);
         };

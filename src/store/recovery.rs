@@ -75,6 +75,19 @@ pub struct FailureReporter {
 }
 
 impl FailureReporter {
+    /// Hands a datapoint record (key = point name) to the store, which writes it with its
+    /// next spill, atomically with the forwards enqueued before (`atomic.rs`): a value is
+    /// never durable without them. Fails if the store is closed or not writable.
+    pub fn stage_value(&self, name: &str, record: Vec<u8>) -> Result<(), StoreError> {
+        let inner = self
+            .inner
+            .upgrade()
+            .ok_or_else(|| StoreError::Unavailable {
+                reason: "the store is closed".to_owned(),
+            })?;
+        Store { inner }.stage_value(name, record)
+    }
+
     /// sled failed with `source` while the user was `action` on its `tree`. The store marks
     /// itself failed at once; the undo (which calls back into the users) runs on another
     /// thread, so this may be called under the user's own locks.

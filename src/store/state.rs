@@ -16,13 +16,16 @@
 //! Everything cached here is bounded by the number of hosts, targets and connections.
 
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use tracing::warn;
 
 use super::TREE_QUEUE;
+use super::atomic::{self, Side, Staged};
 use super::codec::{self, Chunk, ChunkWriter, HostRecord};
 use super::error::StoreError;
 use super::keys::{self, HostKeys};
+use super::open::Trees;
 use super::types::QueuedWrite;
 
 /// Most writes (all hosts together) buffered in memory; the next enqueue spills them first.
@@ -207,6 +210,8 @@ pub(crate) struct State {
     enqueued: HashMap<String, EnqueuedStamp>,
     /// First seq of a host first seen in this process (see `open.rs`).
     pub(crate) floor: u64,
+    /// Datapoint values and applied seqs written with the next spill (`atomic.rs`).
+    staged: Staged,
 }
 
 impl State {
@@ -218,6 +223,7 @@ impl State {
             unspilled: false,
             enqueued: HashMap::new(),
             floor,
+            staged: Staged::new(),
         }
     }
 
@@ -271,17 +277,38 @@ impl State {
         i
     }
 
-    /// Buffers one write and returns its seq (see [`Store::enqueue`](super::Store::enqueue)).
+    /// The last enqueued value of `connection` and when, if this process enqueued one.
+    pub(crate) fn enqueued_stamp(&self, connection: &str) -> Option<(String, SystemTime)> {
+        self.enqueued
+            .get(connection)
+            .map(|s| (s.value.clone(), codec::from_ms(s.at_ms)))
+    }
+
+    /// Buffers a write to another tree for the next spill (replacing one to the same key).
+    pub(crate) fn stage(&mut self, side: Side, key: Vec<u8>, value: Vec<u8>) {
+        self.staged.insert((side, key), value);
+        self.unspilled = true;
+    }
+
+    /// The value staged for `key`, if any.
+    pub(crate) fn staged(&self, side: Side, key: &[u8]) -> Option<&[u8]> {
+        self.staged.get(&(side, key.to_vec())).map(Vec::as_slice)
+    }
+
+    /// Buffers one write and returns its seq (see [`Store::enqueue`](super::Store::enqueue));
+    /// spills first if the buffer is full and `may_spill` (no atomic section is open).
     pub(crate) fn enqueue(
         &mut self,
-        tree: &sled::Tree,
+        trees: &Trees,
+        may_spill: bool,
         host: &str,
         w: &QueuedWrite,
         coalesce: bool,
     ) -> Result<u64, StoreError> {
-        if self.buffered >= SPILL_AT {
-            self.spill(tree)?;
+        if may_spill && self.buffered >= SPILL_AT {
+            self.spill(trees)?;
         }
+        let tree = &trees.tree;
         let hs = self.host(tree, host)?;
         let seq = hs.rec.next_seq;
         let next = seq.checked_add(1).ok_or_else(|| StoreError::SeqExhausted {
@@ -345,13 +372,15 @@ impl State {
         Ok(seq)
     }
 
-    /// Writes everything buffered to sled in one atomic batch (not flushed).
+    /// Writes everything buffered to sled in one atomic batch or transaction (not flushed),
+    /// the staged values and applied seqs included.
     ///
     /// On error nothing is written and everything stays buffered for the next attempt.
-    pub(crate) fn spill(&mut self, tree: &sled::Tree) -> Result<(), StoreError> {
+    pub(crate) fn spill(&mut self, trees: &Trees) -> Result<(), StoreError> {
         if !self.unspilled {
             return Ok(());
         }
+        let tree = &trees.tree;
         let mut batch = sled::Batch::default();
         // Superseded writes that were not found in sled, per host: the depth is corrected by
         // these once the batch is applied (see `remove_superseded`).
@@ -386,11 +415,8 @@ impl State {
                 );
             }
         }
-        tree.apply_batch(batch).map_err(|source| StoreError::Sled {
-            tree: TREE_QUEUE,
-            action: "write buffered queue entries".to_owned(),
-            source,
-        })?;
+        atomic::write(trees, batch, &self.staged)?;
+        self.staged.clear();
         for (hs, missing) in self.hosts.iter_mut().zip(missing) {
             if hs.dirty {
                 hs.rec.depth += missing;

@@ -135,7 +135,7 @@ fn peek_run_after_skips_to_the_next_write() {
         Vec::<u64>::new()
     );
     // Entries split over several chunks are read across chunk boundaries.
-    s.inner.lock().spill(&s.inner.tree().unwrap()).unwrap();
+    s.inner.lock().spill(&s.inner.trees().unwrap()).unwrap();
     for i in 6..9 {
         s.enqueue("h", &write("c", "T", &i.to_string()), false)
             .unwrap();
@@ -459,7 +459,7 @@ fn one_ack_over_more_chunks_than_a_batch_removes_them_all() {
         s.enqueue("h", &write("c", "T", &i.to_string()), false)
             .unwrap();
         // One chunk per write.
-        s.inner.lock().spill(&s.inner.tree().unwrap()).unwrap();
+        s.inner.lock().spill(&s.inner.trees().unwrap()).unwrap();
     }
     assert_eq!(f.tree().scan_prefix(b"Q").count(), 2500);
     assert_eq!(s.ack("h", 2400).unwrap(), 2400);
@@ -708,7 +708,7 @@ fn random_operations_match_a_model_including_reopens_and_crashes() {
                 *model.failed.entry(host.clone()).or_default() += 1;
                 s.dead_letter(&host, seq, "fault").unwrap();
             }
-            88..=92 => s.inner.lock().spill(&s.inner.tree().unwrap()).unwrap(),
+            88..=92 => s.inner.lock().spill(&s.inner.trees().unwrap()).unwrap(),
             93..=95 => {
                 drop(s);
                 f.reopen();
