@@ -173,10 +173,12 @@ impl Store {
         host: &str,
         connection: Option<&str>,
     ) -> Result<PurgeSummary, StoreError> {
-        let tree = &self.inner.tree()?;
+        let trees = self.inner.trees()?;
+        let tree = &trees.tree;
         let (keys, acked_upto) = {
+            let _quiet = self.inner.gate.quiet();
             let mut st = self.inner.lock();
-            st.spill(tree)?;
+            st.spill(&trees)?;
             match st.existing_host(tree, host)? {
                 Some(hs) => (hs.keys.clone(), hs.rec.acked_upto),
                 None => return Ok(PurgeSummary::default()),
@@ -211,13 +213,15 @@ impl Store {
         connection: Option<&str>,
         upto: Option<u64>,
     ) -> Result<PurgeSummary, StoreError> {
-        let tree = &self.inner.tree()?;
+        let trees = self.inner.trees()?;
+        let tree = &trees.tree;
         let upto = upto.unwrap_or(u64::MAX);
         let mut tally = Tally::default();
         let mut cursor: Option<Vec<u8>> = None;
         loop {
+            let _quiet = self.inner.gate.quiet();
             let mut st = self.inner.lock();
-            st.spill(tree)?;
+            st.spill(&trees)?;
             let Some(hs) = st.existing_host(tree, host)? else {
                 return Ok(tally.finish());
             };
