@@ -58,12 +58,22 @@ async fn reconnects(agent: &Agent) -> u64 {
 /// Puts a write straight into a stopped agent's queue for `host`, as an older version (or a
 /// larger `max_stanza_size`) could have left it.
 fn inject(state_dir: &std::path::Path, host: &str, connection: &str, target: &str, value: &str) {
-    // No flusher thread: the file lock is released as soon as the Db is dropped.
-    let db = sled::Config::new()
-        .path(state_dir)
-        .flush_every_ms(None)
-        .open()
-        .expect("the stopped agent's store");
+    // No flusher thread; the previous injection's store may still be releasing its file lock
+    // (its background tasks end shortly after), so wait for it with a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let db = loop {
+        match sled::Config::new()
+            .path(state_dir)
+            .flush_every_ms(None)
+            .open()
+        {
+            Ok(db) => break db,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("the stopped agent's store: {e:?}"),
+        }
+    };
     let store = webbinder::store::Store::open(&db).unwrap();
     let w = webbinder::store::QueuedWrite {
         connection: connection.to_owned(),
