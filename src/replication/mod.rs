@@ -22,7 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+/// Connections checked per hold of the `conns` lock during a resync.
+const RESYNC_CHUNK: usize = 256;
 
 use crate::agent::service::Service;
 use crate::bindings::{BindingSet, Connection, Delivery, Format};
@@ -215,11 +218,16 @@ impl Replicator {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
         self.ensure_senders();
-        self.resync();
-        // Hosts that came back into the set may have waiting queues.
-        for h in lock(&self.inner.hosts).values() {
-            h.retry_now.notify_one();
-        }
+        // Off the event loop: 20,000 new connections are 20,000 enqueues (issue 8: a reload
+        // never stalls serving).
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            me.resync();
+            // Hosts that came back into the set may have waiting queues.
+            for h in lock(&me.inner.hosts).values() {
+                h.retry_now.notify_one();
+            }
+        });
     }
 
     /// Our XMPP session is (re-)established: retry every host at once (SPEC §6.4).
@@ -367,34 +375,44 @@ impl Replicator {
         let set = self.bindings();
         // Read the table before taking `conns`: the observer takes them in the other order.
         let points = self.snapshot();
-        let mut conns = lock(&self.inner.conns);
-        for c in &set.connections {
-            let Some(dp) = points.get(&c.source) else {
-                continue;
-            };
-            let st = conns.entry(c.key.clone()).or_default();
-            // Sent during this run: the observer keeps it in step (and the snapshot may be
-            // older than what it sent).
-            if st.last_sent_at.is_some() {
-                continue;
-            }
-            if st.last_enqueued.is_none() {
-                st.last_enqueued = self.persisted_last(c);
-            }
-            if st.last_enqueued.as_ref() == Some(&dp.value) {
-                continue;
-            }
-            let ev = current(dp, UpdateSource::Initial);
-            match self.enqueue(c, &set, &ev) {
-                Ok(()) => {
-                    st.last_enqueued = Some(dp.value.clone());
-                    st.last_sent_at = Some(Instant::now());
-                    info!(connection = %c.key, value = %ev.text, "connection brought in step");
+        let mut brought = 0usize;
+        // `conns` is taken per chunk, so that local writes (the observer) go on meanwhile; each
+        // connection is checked and enqueued under it, which is all the observer needs.
+        for chunk in set.connections.chunks(RESYNC_CHUNK) {
+            let mut conns = lock(&self.inner.conns);
+            for c in chunk {
+                let Some(dp) = points.get(&c.source) else {
+                    continue;
+                };
+                let st = conns.entry(c.key.clone()).or_default();
+                // Sent during this run: the observer keeps it in step (and the snapshot may be
+                // older than what it sent).
+                if st.last_sent_at.is_some() {
+                    continue;
                 }
-                Err(e) => warn!(connection = %c.key, error = %e, "cannot bring connection in step"),
+                if st.last_enqueued.is_none() {
+                    st.last_enqueued = self.persisted_last(c);
+                }
+                if st.last_enqueued.as_ref() == Some(&dp.value) {
+                    continue;
+                }
+                let ev = current(dp, UpdateSource::Initial);
+                match self.enqueue(c, &set, &ev) {
+                    Ok(()) => {
+                        st.last_enqueued = Some(dp.value.clone());
+                        st.last_sent_at = Some(Instant::now());
+                        brought += 1;
+                        debug!(connection = %c.key, value = %ev.text, "connection brought in step");
+                    }
+                    Err(e) => {
+                        warn!(connection = %c.key, error = %e, "cannot bring connection in step");
+                    }
+                }
             }
         }
-        drop(conns);
+        if brought > 0 {
+            info!(connections = brought, "connections brought in step");
+        }
         let store = self.inner.store.clone();
         tokio::spawn(async move {
             if let Err(e) = store.commit().await {
