@@ -8,6 +8,8 @@ pub mod agent;
 pub mod bindings;
 pub mod config;
 pub mod datapoints;
+#[cfg(test)]
+mod fuzzing;
 pub mod replication;
 pub mod send;
 pub mod soap;

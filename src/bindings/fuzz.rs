@@ -15,13 +15,7 @@ use super::{BindingSet, Context, load_dir, parse_files};
 use crate::config::ConfigErrors;
 use crate::xmpp::jid::Jid;
 
-/// Cases per property: `PROPTEST_CASES` if set, else 256 (bounded for CI).
-pub(super) fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(256)
-}
+pub(super) use crate::fuzzing::cases;
 
 const LOCALS: [&str; 3] = ["Net/a/x", "Net/a/y", "Net/b/é z"];
 

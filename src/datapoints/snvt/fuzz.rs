@@ -6,22 +6,10 @@
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 
 use super::*;
 
-/// Cases per property: `PROPTEST_CASES`, else 256.
-fn config() -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
+use crate::fuzzing::config;
 
 /// Hang guard: one case of these pure functions takes microseconds; a second means a hang.
 fn quick<T>(what: &str, f: impl FnOnce() -> T) -> T {

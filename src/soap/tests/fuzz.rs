@@ -6,23 +6,11 @@
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 
 use crate::soap::*;
 use crate::xmpp::xml::{Element, Limits};
 
-/// Cases per property: `PROPTEST_CASES`, else 256.
-pub(crate) fn config() -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
+pub(crate) use crate::fuzzing::config;
 
 /// Hang guard: parsing one envelope takes milliseconds; over two seconds is a hang.
 pub(crate) fn quick<T>(what: &str, f: impl FnOnce() -> T) -> T {

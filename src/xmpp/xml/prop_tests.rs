@@ -7,23 +7,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 
 use super::*;
 
-/// `PROPTEST_CASES` or 256 cases, no regression files (a failure found
-/// becomes a named test instead).
-pub(crate) fn config() -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
+pub(crate) use crate::fuzzing::config;
 
 /// Runs `f` on its own thread and fails if it takes longer than `limit`
 /// (per 256 cases): a hang in the code under test fails the test instead of
