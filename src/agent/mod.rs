@@ -240,6 +240,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut subscribed: HashSet<Jid> = HashSet::new();
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut clock_failing = false;
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     tokio::pin!(shutdown);
     let outcome = loop {
@@ -248,11 +249,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 info!("shutdown requested");
                 break Ok(());
             }
-            _ = tick.tick() => {
-                if let Err(e) = table.tick_clock(SystemTime::now()) {
+            _ = tick.tick() => match table.tick_clock(SystemTime::now()) {
+                Ok(_) => clock_failing = false,
+                // Once per spell (a full disk fails every tick until the store recovers).
+                Err(e) if !clock_failing => {
                     warn!(error = %e, "real time clock not updated");
+                    clock_failing = true;
                 }
-            }
+                Err(_) => {}
+            },
             () = hangup(&mut hup) => match &mut watch {
                 Some(w) => {
                     info!("SIGHUP: reloading the binding files");
