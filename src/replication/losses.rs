@@ -45,6 +45,9 @@ pub struct LossGuard {
     strikes: Option<(u64, u32)>,
     /// When the cap last changed because of a loss (or last recovered a step).
     since: Option<Instant>,
+    /// The largest batch (estimated bytes) the server has taken: a loss with a batch no larger
+    /// cannot be the batch's fault (a server restart, a cut link) and changes nothing.
+    proven: usize,
 }
 
 impl LossGuard {
@@ -56,6 +59,7 @@ impl LossGuard {
             cap: max,
             strikes: None,
             since: None,
+            proven: 0,
         }
     }
 
@@ -70,8 +74,12 @@ impl LossGuard {
         self.cap
     }
 
-    /// The session was lost while a batch of `items` writes starting at `first` was in flight.
-    pub fn lost(&mut self, first: u64, items: usize, now: Instant) -> AfterLoss {
+    /// The session was lost while a batch of `items` writes (about `bytes`) starting at `first`
+    /// was in flight. A batch no larger than one the server took is not to blame: no change.
+    pub fn lost(&mut self, first: u64, items: usize, bytes: usize, now: Instant) -> AfterLoss {
+        if bytes <= self.proven {
+            return AfterLoss::Retry { cap: self.cap };
+        }
         self.since = Some(now);
         if items > 1 {
             self.strikes = None;
@@ -91,15 +99,20 @@ impl LossGuard {
         }
     }
 
-    /// A batch was answered: the lone-write strikes start over.
-    pub fn delivered(&mut self) {
+    /// A batch of about `bytes` was answered: the server takes that much; the lone-write
+    /// strikes start over.
+    pub fn delivered(&mut self, bytes: usize) {
         self.strikes = None;
+        self.proven = self.proven.max(bytes);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch larger than any delivered: each loss may be its fault.
+    const BIG: usize = usize::MAX;
 
     #[test]
     fn each_loss_halves_the_batch_down_to_one_then_three_strikes_make_it_stuck() {
@@ -109,45 +122,51 @@ mod tests {
         let mut caps = Vec::new();
         let mut n = g.cap(t0);
         while n > 1 {
-            match g.lost(7, n, t0) {
+            match g.lost(7, n, BIG, t0) {
                 AfterLoss::Retry { cap } => caps.push(cap),
                 other => panic!("{other:?}"),
             }
             n = g.cap(t0);
         }
         assert_eq!(caps, vec![50, 25, 12, 6, 3, 1]);
-        assert_eq!(g.lost(7, 1, t0), AfterLoss::Retry { cap: 1 });
-        assert_eq!(g.lost(7, 1, t0), AfterLoss::Retry { cap: 1 });
-        assert_eq!(g.lost(7, 1, t0), AfterLoss::Stuck { seq: 7, losses: 3 });
+        assert_eq!(g.lost(7, 1, BIG, t0), AfterLoss::Retry { cap: 1 });
+        assert_eq!(g.lost(7, 1, BIG, t0), AfterLoss::Retry { cap: 1 });
+        assert_eq!(
+            g.lost(7, 1, BIG, t0),
+            AfterLoss::Stuck { seq: 7, losses: 3 }
+        );
     }
 
     #[test]
     fn strikes_count_only_consecutive_losses_of_the_same_write() {
         let t0 = Instant::now();
         let mut g = LossGuard::new(1);
-        assert_eq!(g.lost(7, 1, t0), AfterLoss::Retry { cap: 1 });
-        assert_eq!(g.lost(7, 1, t0), AfterLoss::Retry { cap: 1 });
+        assert_eq!(g.lost(7, 1, BIG, t0), AfterLoss::Retry { cap: 1 });
+        assert_eq!(g.lost(7, 1, BIG, t0), AfterLoss::Retry { cap: 1 });
         // Answered in between (e.g. a server restart had caused the losses).
-        g.delivered();
-        assert_eq!(g.lost(7, 1, t0), AfterLoss::Retry { cap: 1 });
+        g.delivered(0);
+        assert_eq!(g.lost(7, 1, BIG, t0), AfterLoss::Retry { cap: 1 });
         // Another head.
-        assert_eq!(g.lost(8, 1, t0), AfterLoss::Retry { cap: 1 });
-        assert_eq!(g.lost(8, 1, t0), AfterLoss::Retry { cap: 1 });
-        assert_eq!(g.lost(8, 1, t0), AfterLoss::Stuck { seq: 8, losses: 3 });
+        assert_eq!(g.lost(8, 1, BIG, t0), AfterLoss::Retry { cap: 1 });
+        assert_eq!(g.lost(8, 1, BIG, t0), AfterLoss::Retry { cap: 1 });
+        assert_eq!(
+            g.lost(8, 1, BIG, t0),
+            AfterLoss::Stuck { seq: 8, losses: 3 }
+        );
         // A multi-item loss resets the strikes.
         let mut g = LossGuard::new(100);
-        g.lost(9, 1, t0);
-        g.lost(9, 1, t0);
-        g.lost(9, 2, t0);
-        assert_eq!(g.lost(9, 1, t0), AfterLoss::Retry { cap: 1 });
+        g.lost(9, 1, BIG, t0);
+        g.lost(9, 1, BIG, t0);
+        g.lost(9, 2, BIG, t0);
+        assert_eq!(g.lost(9, 1, BIG, t0), AfterLoss::Retry { cap: 1 });
     }
 
     #[test]
     fn the_cap_recovers_step_by_step_after_quiet_periods() {
         let t0 = Instant::now();
         let mut g = LossGuard::new(100);
-        g.lost(1, 100, t0);
-        g.lost(1, 50, t0);
+        g.lost(1, 100, BIG, t0);
+        g.lost(1, 50, BIG, t0);
         assert_eq!(g.cap(t0 + RECOVER_AFTER / 2), 25);
         let t1 = t0 + RECOVER_AFTER;
         assert_eq!(g.cap(t1), 50);
@@ -157,7 +176,7 @@ mod tests {
         assert_eq!(g.cap(t1 + RECOVER_AFTER * 5), 100);
         // A loss during recovery halves again from the batch that was lost.
         assert_eq!(
-            g.lost(3, 100, t1 + RECOVER_AFTER * 5),
+            g.lost(3, 100, BIG, t1 + RECOVER_AFTER * 5),
             AfterLoss::Retry { cap: 50 }
         );
     }
@@ -172,11 +191,25 @@ mod tests {
         loop {
             sends += 1;
             let n = g.cap(t0);
-            if let AfterLoss::Stuck { .. } = g.lost(42, n, t0) {
+            if let AfterLoss::Stuck { .. } = g.lost(42, n, BIG, t0) {
                 break;
             }
             assert!(sends < 100);
         }
         assert_eq!(sends, 7 + MAX_LOSSES as usize - 1);
+    }
+
+    #[test]
+    fn a_loss_with_a_batch_no_larger_than_one_delivered_is_not_the_batchs_fault() {
+        let t0 = Instant::now();
+        let mut g = LossGuard::new(100);
+        g.delivered(20_000);
+        // Server restarts with ordinary batches in flight: no halving, no strikes.
+        for _ in 0..10 {
+            assert_eq!(g.lost(5, 100, 20_000, t0), AfterLoss::Retry { cap: 100 });
+        }
+        assert_eq!(g.cap(t0), 100);
+        // A larger batch than the server ever took may be refused for its size.
+        assert_eq!(g.lost(5, 100, 20_001, t0), AfterLoss::Retry { cap: 50 });
     }
 }

@@ -141,9 +141,12 @@ impl Replicator {
                 None => self.deliver_locally(&run).await,
                 Some(h) => self.deliver_remote(h, &run).await,
             };
+            let bytes = sizer
+                .as_ref()
+                .map_or(0, |(_, s)| s.batch_size(run.iter().map(|(_, w)| w)));
             let (reason, session_lost) = match &outcome {
                 Ok(()) => {
-                    guard.delivered();
+                    guard.delivered(bytes);
                     self.set_status(&name, |s| {
                         s.online = Some(true);
                     });
@@ -155,19 +158,16 @@ impl Replicator {
                 ),
             };
             if let (true, Some(h)) = (session_lost, &host) {
-                match guard.lost(head, run.len(), Instant::now()) {
+                match guard.lost(head, run.len(), bytes, Instant::now()) {
                     AfterLoss::Retry { cap } => {
                         warn!(%reason, items = run.len(), next_cap = cap, "session lost with a batch in flight; sending smaller batches");
                     }
                     AfterLoss::Stuck { seq, losses } => {
-                        let size = sizer
-                            .as_ref()
-                            .map_or(0, |(_, s)| s.batch_size(run.iter().map(|(_, w)| w)));
                         let reason = stuck_reason(
                             h,
                             &run[0],
                             StuckKind::SessionLosses,
-                            size,
+                            bytes,
                             self.inner.max_stanza_size,
                             losses,
                         );
