@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::tests::open_db;
 use super::*;
 use crate::datapoints::{DatapointConfig, Direction, DpType, Table, UpdateSource, WriteRequest};
 
@@ -14,21 +15,6 @@ const POINT: &str = "Net/LON/iLON App/VirtFb/nvoTemp";
 const SENDER: &str = "a@example.net";
 const EPOCH: u64 = 7;
 const R: &str = "r@example.net";
-
-fn open_db(path: &Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let config = sled::Config::new().path(path).cache_capacity(8 << 20);
-    loop {
-        match config.open() {
-            Ok(db) => return db,
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
-                std::thread::yield_now();
-            }
-            Err(e) => panic!("cannot open sled at {}: {e}", path.display()),
-        }
-    }
-}
 
 /// Agent B: its sled `Db`, store and table, wired as `agent::run` does, with an observer that
 /// forwards every update of [`POINT`] to R through an every-change queue, as the replicator.

@@ -22,7 +22,7 @@ use super::{purge, state};
 /// batches, so memory stays bounded however large the backlog.
 const REMOVALS_PER_BATCH: usize = 1024;
 
-fn sled_err(action: impl Into<String>) -> impl FnOnce(sled::Error) -> StoreError {
+pub(super) fn sled_err(action: impl Into<String>) -> impl FnOnce(sled::Error) -> StoreError {
     let action = action.into();
     move |source| StoreError::Sled {
         tree: TREE_QUEUE,
@@ -31,7 +31,7 @@ fn sled_err(action: impl Into<String>) -> impl FnOnce(sled::Error) -> StoreError
     }
 }
 
-fn corrupt(key: &[u8]) -> impl FnOnce(codec::DecodeError) -> StoreError + '_ {
+pub(super) fn corrupt(key: &[u8]) -> impl FnOnce(codec::DecodeError) -> StoreError + '_ {
     move |source| StoreError::Corrupt {
         tree: TREE_QUEUE,
         key: keys::describe(key),

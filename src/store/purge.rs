@@ -11,32 +11,16 @@ use std::collections::BTreeMap;
 
 use tracing::warn;
 
-use super::TREE_QUEUE;
 use super::codec::{self, Chunk, ChunkWriter};
 use super::error::StoreError;
 use super::keys::{self, HostKeys};
 use super::open::Store;
+use super::outbox::{corrupt, sled_err};
 use super::types::{PurgeSummary, PurgedConnection, Stuck, StuckKind};
 
 /// Most chunks rewritten in one atomic batch of a purge; the store's lock is released between
 /// batches so local updates keep being acknowledged during a long purge.
 const CHUNKS_PER_BATCH: usize = 64;
-
-fn sled_err(action: String) -> impl FnOnce(sled::Error) -> StoreError {
-    move |source| StoreError::Sled {
-        tree: TREE_QUEUE,
-        action,
-        source,
-    }
-}
-
-fn corrupt(key: &[u8]) -> impl FnOnce(codec::DecodeError) -> StoreError + '_ {
-    move |source| StoreError::Corrupt {
-        tree: TREE_QUEUE,
-        key: keys::describe(key),
-        source,
-    }
-}
 
 fn encode_stuck(s: &Stuck) -> Vec<u8> {
     let kind = match s.kind {

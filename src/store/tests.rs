@@ -8,7 +8,7 @@ use super::*;
 
 /// Opens sled as the agent does, polling with a deadline: a just-dropped `Db` may hold
 /// sled's file lock for a moment while its flusher thread exits.
-fn open_db(path: &Path) -> sled::Db {
+pub(super) fn open_db(path: &Path) -> sled::Db {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let config = sled::Config::new().path(path).cache_capacity(8 << 20);
     loop {
