@@ -790,17 +790,17 @@ fn load_dir_reports_every_file_with_its_real_path() {
 // DirWatch, against a real directory
 // ---------------------------------------------------------------------------------------------
 
-const DEBOUNCE: Duration = Duration::from_millis(100);
+pub(super) const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Long enough for any real event to have arrived and been debounced.
 const QUIET: Duration = Duration::from_millis(1000);
 /// Generous: a loaded CI machine must not fail a correct watcher.
-const DEADLINE: Duration = Duration::from_secs(10);
+pub(super) const DEADLINE: Duration = Duration::from_secs(10);
 
-async fn fires(w: &mut DirWatch) -> bool {
+pub(super) async fn fires(w: &mut DirWatch) -> bool {
     tokio::time::timeout(DEADLINE, w.changed()).await.is_ok()
 }
 
-async fn stays_quiet(w: &mut DirWatch) -> bool {
+pub(super) async fn stays_quiet(w: &mut DirWatch) -> bool {
     tokio::time::timeout(QUIET, w.changed()).await.is_err()
 }
 

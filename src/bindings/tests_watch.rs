@@ -9,20 +9,9 @@ use std::time::Duration;
 use super::watch::start;
 use super::*;
 
-const DEBOUNCE: Duration = Duration::from_millis(100);
+use super::tests::{DEADLINE, DEBOUNCE, fires, stays_quiet};
+
 const INTERVAL: Duration = Duration::from_millis(200);
-/// Long enough for several scans.
-const QUIET: Duration = Duration::from_millis(1000);
-/// Generous: a loaded CI machine must not fail a correct watcher.
-const DEADLINE: Duration = Duration::from_secs(10);
-
-async fn fires(w: &mut DirWatch) -> bool {
-    tokio::time::timeout(DEADLINE, w.changed()).await.is_ok()
-}
-
-async fn stays_quiet(w: &mut DirWatch) -> bool {
-    tokio::time::timeout(QUIET, w.changed()).await.is_err()
-}
 
 /// What notify reports when the user's inotify instances are used up.
 fn out_of_instances(dir: &Path) -> WatchError {

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 
-use super::tests::{SWITCH, TEMP, now};
+use super::tests::{identity, now, points};
 use super::*;
 use crate::config::DEFAULT_MAX_STANZA_SIZE;
 use crate::datapoints::{DatapointConfig, Direction, DpType};
@@ -24,20 +24,7 @@ fn shared() -> &'static (Service, tempfile::TempDir) {
     SERVICE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
-        let mut points = vec![
-            DatapointConfig {
-                name: SWITCH.into(),
-                dp_type: DpType::Switch,
-                direction: Direction::In,
-                initial: "0.0 0".into(),
-            },
-            DatapointConfig {
-                name: TEMP.into(),
-                dp_type: DpType::Temp,
-                direction: Direction::InOut,
-                initial: "21.0".into(),
-            },
-        ];
+        let mut points = points();
         // Enough long names that a List of all cannot fit 16 KiB.
         points.extend((0..200).map(|i| DatapointConfig {
             name: format!("Net/LON/{i:03}/{}", "n".repeat(120)),
@@ -46,11 +33,7 @@ fn shared() -> &'static (Service, tempfile::TempDir) {
             initial: "00".into(),
         }));
         let table = Table::open(&db, points, now()).unwrap();
-        let identity = Identity {
-            mac: Some("08-00-00-1A-7C-62".parse().unwrap()),
-            started: now(),
-        };
-        (Service::new(table, identity), dir)
+        (Service::new(table, identity()), dir)
     })
 }
 

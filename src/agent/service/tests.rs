@@ -21,30 +21,34 @@ fn service() -> (Service, tempfile::TempDir) {
 pub(super) fn service_with_db() -> (Service, sled::Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::Config::new().path(dir.path()).open().unwrap();
-    let table = Table::open(
-        &db,
-        vec![
-            DatapointConfig {
-                name: SWITCH.into(),
-                dp_type: DpType::Switch,
-                direction: Direction::In,
-                initial: "0.0 0".into(),
-            },
-            DatapointConfig {
-                name: TEMP.into(),
-                dp_type: DpType::Temp,
-                direction: Direction::InOut,
-                initial: "21.0".into(),
-            },
-        ],
-        now(),
-    )
-    .unwrap();
-    let identity = Identity {
+    let table = Table::open(&db, points(), now()).unwrap();
+    (Service::new(table, identity()), db, dir)
+}
+
+/// The test site's datapoints: a switch and a temperature.
+pub(super) fn points() -> Vec<DatapointConfig> {
+    vec![
+        DatapointConfig {
+            name: SWITCH.into(),
+            dp_type: DpType::Switch,
+            direction: Direction::In,
+            initial: "0.0 0".into(),
+        },
+        DatapointConfig {
+            name: TEMP.into(),
+            dp_type: DpType::Temp,
+            direction: Direction::InOut,
+            initial: "21.0".into(),
+        },
+    ]
+}
+
+/// The test site's MAC ID, started now.
+pub(super) fn identity() -> Identity {
+    Identity {
         mac: Some("08-00-00-1A-7C-62".parse().unwrap()),
         started: now(),
-    };
-    (Service::new(table, identity), db, dir)
+    }
 }
 
 fn envelope_of(iq: &str) -> Element {
