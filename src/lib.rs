@@ -12,6 +12,7 @@ pub mod datapoints;
 mod fuzzing;
 pub mod replication;
 pub mod send;
+pub mod smartserver;
 pub mod soap;
 pub mod state;
 pub mod store;

@@ -1,9 +1,6 @@
 //! The agent: one site's stand-in SmartServer. `run` wires the state store, the datapoint
 //! table, the XMPP session and the SOAP service together and answers stanzas until shutdown.
 
-pub mod dispatch;
-pub mod service;
-
 use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
@@ -29,8 +26,8 @@ use crate::xmpp::stanza::{self, StanzaError};
 use crate::xmpp::stream::{StreamConfig, StreamError};
 use crate::xmpp::xml::Element;
 
-use dispatch::Action;
-use service::{Identity, Service};
+use crate::smartserver::dispatch::{self, Action};
+use crate::smartserver::{Identity, Service};
 
 /// Why the agent could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +187,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let allowed = Arc::new(RwLock::new(allowed_set(&config, &jid, &set)));
     let replicator = Replicator::new(
         store.clone(),
-        service.clone(),
+        table.clone(),
+        service.unique_id(),
         set,
         config.xmpp.max_stanza_size,
     );

@@ -27,7 +27,6 @@ use tracing::{Instrument, debug, info, info_span, warn};
 /// Connections checked per hold of the `conns` lock during a resync.
 const RESYNC_CHUNK: usize = 256;
 
-use crate::agent::service::Service;
 use crate::bindings::{BindingSet, Connection, Delivery, Format};
 use crate::datapoints::snvt::RAW_HEX_LON_FORMAT;
 use crate::datapoints::{ChangeEvent, Datapoint, DpType, DpValue, Table, UpdateSource};
@@ -103,7 +102,8 @@ struct Inner {
     /// Datapoint types by name: fixed for the agent's life, and readable from the table
     /// observer, which must not call back into the table.
     types: HashMap<String, DpType>,
-    service: Service,
+    /// `UCPTuniqueId` stamped on our Writes (the SmartServer's identity).
+    unique_id: Option<String>,
     bindings: RwLock<Arc<BindingSet>>,
     /// Serialises enqueue decisions (observer, throttle timers, heartbeats).
     conns: Mutex<HashMap<String, ConnState>>,
@@ -129,11 +129,11 @@ impl Replicator {
     /// before it is applied. Batches to hosts stay below `max_stanza_size` bytes.
     pub fn new(
         store: Store,
-        service: Service,
+        table: Table,
+        unique_id: Option<String>,
         bindings: BindingSet,
         max_stanza_size: usize,
     ) -> Replicator {
-        let table = service.table().clone();
         let r = Replicator {
             inner: Arc::new(Inner {
                 store,
@@ -143,7 +143,7 @@ impl Replicator {
                     .map(|d| (d.name, d.dp_type))
                     .collect(),
                 table: table.clone(),
-                service,
+                unique_id,
                 bindings: RwLock::new(Arc::new(bindings)),
                 conns: Mutex::new(HashMap::new()),
                 hosts: Mutex::new(HashMap::new()),

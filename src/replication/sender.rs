@@ -12,8 +12,8 @@ use super::losses::{AfterLoss, LossGuard};
 use super::sizing::{Fit, Sizer};
 use super::{HostStatus, LOCAL_QUEUE, Replicator, lock};
 use crate::bindings::Host;
-use crate::datapoints::UpdateSource;
 use crate::datapoints::clock::iso8601_utc;
+use crate::datapoints::{UpdateSource, WriteRequest};
 use crate::soap::{
     LonValue, MAX_ITEMS, MessageProperties, ResponseBody, Seq, WriteItem, build_write_request,
     parse_response,
@@ -90,7 +90,7 @@ impl Replicator {
                 let sizer = match &sizer {
                     Some((jid, s)) if *jid == h.jid => s,
                     _ => {
-                        let unique_id = self.inner.service.unique_id();
+                        let unique_id = self.inner.unique_id.clone();
                         let s =
                             Sizer::new(self.inner.max_stanza_size, &h.jid, unique_id.as_deref());
                         &sizer.insert((h.jid.clone(), s)).1
@@ -264,19 +264,28 @@ impl Replicator {
         }
     }
 
+    /// Internal connections are written straight into the datapoint table, as any update.
     async fn deliver_locally(&self, run: &[(u64, QueuedWrite)]) -> Result<(), DeliveryError> {
-        let items: Vec<WriteItem> = run.iter().map(|(_, w)| write_item(w)).collect();
         let source = UpdateSource::Replication {
             from: LOCAL_QUEUE.to_owned(),
         };
-        let resp = self.inner.service.write(&items, &source, SystemTime::now());
-        let refused: Vec<(usize, String)> = resp
-            .items
+        let now = SystemTime::now();
+        let refused: Vec<(usize, String)> = run
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| match r {
-                crate::soap::ItemReply::Fault(f) => Some((i, f.fault.message.clone())),
-                crate::soap::ItemReply::Ok(_) => None,
+            .filter_map(|(i, (_, w))| {
+                let request = WriteRequest {
+                    name: w.target.clone(),
+                    value_text: w.value.clone(),
+                    lon_format: w.lon_format.clone(),
+                    priority: Some(w.priority),
+                    source: source.clone(),
+                };
+                self.inner
+                    .table
+                    .write_at(request, now)
+                    .err()
+                    .map(|f| (i, f.message))
             })
             .collect();
         self.inner
@@ -307,11 +316,12 @@ impl Replicator {
         };
         let props = MessageProperties {
             time_stamp: Some(iso8601_utc(SystemTime::now())),
-            unique_id: self.inner.service.unique_id(),
+            unique_id: self.inner.unique_id.clone(),
             seq: Some(Seq {
                 epoch: self.inner.store.epoch(),
                 first,
                 last,
+                prev: None,
             }),
             ..MessageProperties::default()
         };

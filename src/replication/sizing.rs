@@ -75,6 +75,7 @@ fn measure(to: &Jid, unique_id: Option<&str>, items: &[WriteItem]) -> usize {
             epoch: u64::MAX,
             first: u64::MAX - 1_000,
             last: u64::MAX,
+            prev: Some(u64::MAX),
         }),
         ..MessageProperties::default()
     };

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
-use crate::agent::service::Identity;
 use crate::datapoints::{DatapointConfig, Direction, WriteRequest};
 use crate::xmpp::jid::Jid;
 
@@ -31,13 +30,6 @@ fn rig(connection_extra: &str) -> Rig {
     let table = Table::open(&db, vec![temp(SRC), temp(DST)], SystemTime::now()).unwrap();
     let events = table.subscribe();
     let store = Store::open(&db).unwrap();
-    let service = Service::new(
-        table.clone(),
-        Identity {
-            mac: None,
-            started: SystemTime::now(),
-        },
-    );
     let own: Jid = "a@localhost/ilon".parse().unwrap();
     let names: BTreeSet<String> = table.names().into_iter().collect();
     let ctx = crate::bindings::Context {
@@ -47,7 +39,7 @@ fn rig(connection_extra: &str) -> Rig {
     let text =
         format!("[[connection]]\nsource = \"{SRC}\"\ntarget = \"{DST}\"\n{connection_extra}\n");
     let set = crate::bindings::parse_files(&[(PathBuf::from("b.toml"), text)], &ctx).unwrap();
-    let r = Replicator::new(store, service, set, 262_144);
+    let r = Replicator::new(store, table.clone(), None, set, 262_144);
     r.start(None);
     Rig {
         table,

@@ -43,15 +43,55 @@ pub struct Seq {
     pub first: u64,
     /// Sequence number of the last item (`>= first`).
     pub last: u64,
+    /// `last` of the batch sent before this one to this host in this epoch (0: none, or not
+    /// known since the sender started); absent from older senders (SPEC §5 "Several Writes in
+    /// flight").
+    pub prev: Option<u64>,
+}
+
+/// What a receiver does with a batch, given the highest seq it applied from that sender and
+/// epoch (the SPEC §5 rule, shared by the SmartServer service and the simulation tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Apply the items after the first `skip` (those were applied before: answer them as
+    /// successes without applying them again), then record `applied` as the new highest.
+    Apply { skip: usize, applied: u64 },
+    /// The batch before this one was not applied: apply nothing, answer a retryable fault.
+    Gap { applied: u64, prev: u64 },
 }
 
 impl Seq {
-    /// `<seq xmlns="urn:webbinder:replication:1" epoch=".." first=".." last=".."/>`.
+    /// `<seq xmlns="urn:webbinder:replication:1" epoch=".." first=".." last=".." prev=".."/>`.
     pub(crate) fn to_element(self) -> Element {
-        Element::new(ns::REPLICATION, "seq")
+        let el = Element::new(ns::REPLICATION, "seq")
             .attr("epoch", self.epoch.to_string())
             .attr("first", self.first.to_string())
-            .attr("last", self.last.to_string())
+            .attr("last", self.last.to_string());
+        match self.prev {
+            Some(p) => el.attr("prev", p.to_string()),
+            None => el,
+        }
+    }
+
+    /// The receiver's rule for this batch of `items` items (numbered `first + i`), when the
+    /// highest seq applied from its sender and epoch is `applied` (`None`: nothing yet).
+    pub fn admit(&self, applied: Option<u64>, items: usize) -> Admission {
+        let a = applied.unwrap_or(0);
+        if let Some(prev) = self.prev
+            && prev > a
+        {
+            return Admission::Gap { applied: a, prev };
+        }
+        let skip = match applied {
+            Some(a) if a >= self.first => {
+                usize::try_from(a - self.first + 1).map_or(items, |n| n.min(items))
+            }
+            _ => 0,
+        };
+        Admission::Apply {
+            skip,
+            applied: applied.map_or(self.last, |a| a.max(self.last)),
+        }
     }
 
     fn from_element(el: &Element) -> Result<Seq, SoapError> {
@@ -67,6 +107,7 @@ impl Seq {
             epoch: num("epoch")?,
             first: num("first")?,
             last: num("last")?,
+            prev: el.get_attr("prev").map(|_| num("prev")).transpose()?,
         };
         if seq.first > seq.last {
             return Err(SoapError::BadHeader {

@@ -17,7 +17,9 @@ mod xml_util;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use envelope::{FaultSide, MessageProperties, Seq, SoapFault, build_envelope, open_envelope};
+pub use envelope::{
+    Admission, FaultSide, MessageProperties, Seq, SoapFault, build_envelope, open_envelope,
+};
 pub use error::SoapError;
 pub use fault::{Fault, FaultCode, ItemFault, Severity};
 pub use items::{

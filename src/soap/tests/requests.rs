@@ -42,6 +42,7 @@ fn full_props() -> MessageProperties {
             epoch: 1_767_312_000_123,
             first: 41,
             last: 43,
+            prev: None,
         }),
     }
 }
@@ -176,6 +177,7 @@ fn webbinder_write_puts_seq_after_message_properties_in_the_header() {
             epoch: 9,
             first: 5,
             last: 5,
+            prev: None,
         }),
         ..MessageProperties::default()
     };
@@ -235,6 +237,7 @@ fn webbinder_write_allows_seq_gaps_but_not_fewer_numbers_than_items() {
             epoch: 1,
             first: 10,
             last: 19,
+            prev: None,
         }),
         ..MessageProperties::default()
     };
@@ -243,6 +246,7 @@ fn webbinder_write_allows_seq_gaps_but_not_fewer_numbers_than_items() {
         epoch: 1,
         first: 10,
         last: 11,
+        prev: None,
     });
     assert_eq!(
         build_write_request(&props, &write_items(3)),
@@ -256,6 +260,7 @@ fn webbinder_write_allows_seq_gaps_but_not_fewer_numbers_than_items() {
         epoch: 1,
         first: 12,
         last: 11,
+        prev: None,
     });
     assert_eq!(
         build_write_request(&props, &write_items(1)),
@@ -304,6 +309,7 @@ fn seq_is_also_accepted_inside_message_properties() {
                 epoch: 3,
                 first: 7,
                 last: 9,
+                prev: None,
             }),
             ..MessageProperties::default()
         }

@@ -12,7 +12,6 @@ use tracing::{debug, error, info, warn};
 
 use super::super::bosh::{HttpFailure, HttpRequest, Rid};
 use super::super::jid::Jid;
-use super::super::ns;
 use super::super::reconnect::{Decision, ReconnectPolicy};
 use super::super::stanza::{self, IqType, StanzaError};
 use super::super::stream::{StreamError, StreamEvent, XmppStream};
@@ -317,11 +316,7 @@ impl Driver {
                 let _ = p.tx.send(res);
             }
             Some(IqType::Get | IqType::Set) => {
-                // XEP-0199: answered for anyone, it reveals nothing.
-                if stanza::payload(&el).is_some_and(|p| p.is(ns::PING, "ping")) {
-                    m.send(&stanza::iq_result(&el, None));
-                    return;
-                }
+                // Requests (XEP-0199 ping included) are the application's: `smartserver::dispatch`.
                 if let Err(mpsc::error::SendError(ClientEvent::Stanza(el))) =
                     self.ev_tx.send(ClientEvent::Stanza(el))
                 {

@@ -1,5 +1,6 @@
-//! The SmartServer's SOAP service over the datapoint table: turns one parsed SOAP request into
-//! its response envelope (SPEC §5, notes/ilon-soap.md §3, §7).
+//! The SmartServer emulation: the SOAP service over the datapoint table, which turns one parsed
+//! SOAP request into its response envelope (SPEC §5, notes/ilon-soap.md §3, §7), and `dispatch`,
+//! which decides what to do with each incoming stanza.
 //!
 //! Synchronous and I/O-free apart from the table's own (unflushed) sled inserts: the caller
 //! makes the result durable (group commit) before it sends the answer of a request that wrote.
@@ -585,6 +586,7 @@ impl Selectable for Point<'_> {
 }
 
 mod budget;
+pub mod dispatch;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]

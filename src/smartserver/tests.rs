@@ -101,21 +101,19 @@ fn every_seed_request_gets_a_well_formed_response() {
     for (name, iq) in [
         (
             "SI_RTR",
-            include_str!("../../../tests/vectors/seed_step3_soap_over_xmpp_request_si_rtr.xml"),
+            include_str!("../../tests/vectors/seed_step3_soap_over_xmpp_request_si_rtr.xml"),
         ),
         (
             "Read",
-            include_str!("../../../tests/vectors/seed_step3_soap_over_xmpp_response_1_read.xml"),
+            include_str!("../../tests/vectors/seed_step3_soap_over_xmpp_response_1_read.xml"),
         ),
         (
             "SI_NETWORK",
-            include_str!(
-                "../../../tests/vectors/seed_step3_soap_over_xmpp_response_2_si_network.xml"
-            ),
+            include_str!("../../tests/vectors/seed_step3_soap_over_xmpp_response_2_si_network.xml"),
         ),
         (
             "SI_TIME",
-            include_str!("../../../tests/vectors/seed_step5_7e_system_info_si_time_request.xml"),
+            include_str!("../../tests/vectors/seed_step5_7e_system_info_si_time_request.xml"),
         ),
     ] {
         let env = envelope_of(iq);
@@ -149,12 +147,12 @@ fn every_seed_request_gets_a_well_formed_response() {
 fn si_network_reports_the_mac_id_and_si_time_the_clock() {
     let (svc, _d) = service();
     let env = envelope_of(include_str!(
-        "../../../tests/vectors/seed_step3_soap_over_xmpp_response_2_si_network.xml"
+        "../../tests/vectors/seed_step3_soap_over_xmpp_response_2_si_network.xml"
     ));
     let text = svc.handle(&env, "a@b/c", now()).envelope.to_xml();
     assert!(text.contains("08-00-00-1A-7C-62"), "{text}");
     let env = envelope_of(include_str!(
-        "../../../tests/vectors/seed_step5_7e_system_info_si_time_request.xml"
+        "../../tests/vectors/seed_step5_7e_system_info_si_time_request.xml"
     ));
     let text = svc.handle(&env, "a@b/c", now()).envelope.to_xml();
     assert!(text.contains("2027-01-15T08:00:00"), "{text}");
