@@ -62,7 +62,7 @@ fn a_stuck_mark_persists_and_reads_back() {
     s.flush().unwrap();
     drop(s);
     drop(db);
-    let db = sled::Config::new().path(dir.path()).open().unwrap();
+    let db = crate::store::tests::open_db(dir.path());
     let s = Store::open(&db).unwrap();
     assert_eq!(s.stuck("b").unwrap(), Some(mark));
     s.clear_stuck("b").unwrap();
