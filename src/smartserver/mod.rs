@@ -541,4 +541,6 @@ mod fuzz;
 mod limit_tests;
 mod replicated;
 #[cfg(test)]
+mod replicated_tests;
+#[cfg(test)]
 mod tests;
