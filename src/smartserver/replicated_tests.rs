@@ -303,3 +303,34 @@ fn the_compact_bound_holds_for_a_full_batch_of_faults() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The answer to the bench's batch (100 every-change updates of one SNVT_temp target), full
+/// and compact. `cargo test --lib answer_sizes -- --nocapture` prints the figures.
+#[test]
+fn answer_sizes_of_a_100_item_batch() {
+    let values: Vec<String> = (0..100).map(|i| format!("{}.5", i + 10)).collect();
+    let batch: Vec<(&str, &str)> = values.iter().map(|v| (TEMP, v.as_str())).collect();
+    let props = MessageProperties {
+        seq: Some(seq(1, 100, Some(0))),
+        ..MessageProperties::default()
+    };
+    let items: Vec<WriteItem> = batch
+        .iter()
+        .map(|(n, v)| WriteItem::new(*n, LonValue::new(*v, "")))
+        .collect();
+    let request = build_write_request(&props, &items).unwrap().to_xml().len();
+    // Before: a service answering every item (as every webbinder did).
+    let (full_svc, _db, _dir) = service_with_db();
+    let env = build_write_request(&props, &items).unwrap();
+    let full = full_svc
+        .handle(&env, "pidgin@localhost/x", now())
+        .envelope
+        .to_xml()
+        .len();
+    let peer = Peer::new();
+    let (_, answer) = peer.send_raw(seq(1, 100, Some(0)), &batch);
+    let compact = answer.to_xml().len();
+    println!("100-item Write: request {request} bytes; answer full {full} bytes, compact {compact} bytes");
+    assert!(full > 30_000, "{full}");
+    assert!(compact < 1_000, "{compact}");
+}
