@@ -17,12 +17,6 @@ pub(super) const FAULT_ITEM_BYTES: usize = 1024;
 pub(super) const VALUE_SLACK: usize = 128;
 /// Bytes of an answer envelope besides its items: header, body and `iLonItem`.
 pub(super) const ENVELOPE_BYTES: usize = 2048;
-/// The same for a compact Write answer, which also echoes the request's `<seq>` (at most
-/// about 170 bytes with four 20-digit numbers) and declares the `wb` prefix.
-pub(super) const COMPACT_ENVELOPE_BYTES: usize = ENVELOPE_BYTES + 512;
-/// Bytes a compact answer item has beyond a faulted item: ` wb:seq="..."` with up to 20
-/// digits.
-pub(super) const COMPACT_ITEM_BYTES: usize = 64;
 
 /// How many bytes one answer may have, and the fault that says so.
 pub(super) struct Budget {

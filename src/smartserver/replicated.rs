@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use tracing::{debug, warn};
 
-use super::budget::{COMPACT_ENVELOPE_BYTES, COMPACT_ITEM_BYTES, FAULT_ITEM_BYTES, escaped_len};
+use super::budget::{ENVELOPE_BYTES, FAULT_ITEM_BYTES, escaped_len};
 use super::{Service, item_fault};
 use crate::datapoints::UpdateSource;
 use crate::soap::{Admission, CompactWriteResponse, ItemFault, Seq, SeqGap, SoapFault, WriteItem};
@@ -83,15 +83,12 @@ impl Service {
 }
 
 /// An upper bound of the compact Write answer's size, known before anything is applied and
-/// without reading the table: every item faulted (its name plus [`FAULT_ITEM_BYTES`] and its
-/// `wb:seq`), plus the envelope with the echoed `<seq>`.
+/// without reading the table: every item faulted (its name plus [`FAULT_ITEM_BYTES`], which
+/// leaves room for its `wb:seq`), plus [`ENVELOPE_BYTES`] (which holds the echoed `<seq>`).
+/// Never above the full answer's bound, which the sender's batch sizing assumes.
 pub(super) fn compact_answer_bound(items: &[WriteItem]) -> usize {
     items
         .iter()
-        .map(|item| {
-            escaped_len(&item.name)
-                .saturating_add(FAULT_ITEM_BYTES)
-                .saturating_add(COMPACT_ITEM_BYTES)
-        })
-        .fold(COMPACT_ENVELOPE_BYTES, usize::saturating_add)
+        .map(|item| escaped_len(&item.name).saturating_add(FAULT_ITEM_BYTES))
+        .fold(ENVELOPE_BYTES, usize::saturating_add)
 }

@@ -330,7 +330,67 @@ fn answer_sizes_of_a_100_item_batch() {
     let peer = Peer::new();
     let (_, answer) = peer.send_raw(seq(1, 100, Some(0)), &batch);
     let compact = answer.to_xml().len();
-    println!("100-item Write: request {request} bytes; answer full {full} bytes, compact {compact} bytes");
+    println!(
+        "100-item Write: request {request} bytes; answer full {full} bytes, compact {compact} bytes"
+    );
     assert!(full > 30_000, "{full}");
     assert!(compact < 1_000, "{compact}");
+}
+
+/// [`FAULT_ITEM_BYTES`] also bounds a compact answer's item (with its 20-digit `wb:seq`), and
+/// [`ENVELOPE_BYTES`] its envelope with the echoed `<seq>` of 20-digit numbers: the compact
+/// bound is never above the full one, which the sender's batch sizing assumes.
+#[test]
+fn compact_fault_items_and_envelope_stay_within_the_full_bounds() {
+    use super::budget::{ENVELOPE_BYTES, FAULT_ITEM_BYTES, escaped_len};
+    let peer = Peer::new();
+    let nasty = "\"".repeat(2000);
+    let nasty_attr = "&quot;".repeat(2000);
+    let cases = [
+        (SWITCH, ""),
+        (TEMP, ""),
+        (SWITCH, "UCPTvalueDef"),
+        (SWITCH, "SNVT_switch.value"),
+        (SWITCH, "SNVT_switch.nofield"),
+        (TEMP, &*nasty_attr),
+        (crate::datapoints::RTC_NAME, ""),
+    ];
+    let items: Vec<WriteItem> = cases
+        .iter()
+        .map(|(name, fmt)| WriteItem::new(*name, LonValue::new(nasty.clone(), *fmt)))
+        .collect();
+    let first = u64::MAX - 10;
+    let big = Seq {
+        epoch: u64::MAX,
+        first,
+        last: first + items.len() as u64 - 1,
+        prev: Some(first - 1),
+    };
+    let props = MessageProperties {
+        seq: Some(big),
+        ..MessageProperties::default()
+    };
+    // A receiver that applied up to first - 1 in that epoch.
+    peer.store
+        .set_applied_seq(SENDER, u64::MAX, first - 1)
+        .unwrap();
+    let env = build_write_request(&props, &items).unwrap();
+    let h = peer.svc.handle(&env, &format!("{SENDER}/ilon"), now());
+    let answer = Element::parse(&h.envelope.to_xml(), &Limits::default()).unwrap();
+    let resp = match parse_response(&answer).unwrap().body {
+        ResponseBody::Items(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(resp.items.len(), cases.len());
+    let mut envelope = answer.to_xml().len();
+    for ((name, fmt), it) in cases.iter().zip(&resp.items) {
+        let len = it.item.to_xml().len();
+        assert!(
+            len <= escaped_len(name) + FAULT_ITEM_BYTES,
+            "{name} {fmt:.20}: {len}"
+        );
+        envelope -= len;
+    }
+    assert!(envelope <= ENVELOPE_BYTES, "{envelope}");
+    assert!(answer.to_xml().len() <= replicated::compact_answer_bound(&items));
 }
