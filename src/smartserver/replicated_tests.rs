@@ -22,9 +22,13 @@ struct Peer {
 
 impl Peer {
     fn new() -> Peer {
+        Peer::with_max_stanza_size(crate::config::DEFAULT_MAX_STANZA_SIZE)
+    }
+
+    fn with_max_stanza_size(limit: usize) -> Peer {
         let (svc, db, dir) = service_with_db();
         let store = Store::open(&db).unwrap();
-        let svc = svc.with_dedupe(store.clone());
+        let svc = svc.with_dedupe(store.clone()).with_max_stanza_size(limit);
         let history = svc.table().subscribe();
         Peer {
             svc,
@@ -393,4 +397,21 @@ fn compact_fault_items_and_envelope_stay_within_the_full_bounds() {
     }
     assert!(envelope <= ENVELOPE_BYTES, "{envelope}");
     assert!(answer.to_xml().len() <= replicated::compact_answer_bound(&items));
+}
+
+#[test]
+fn a_batch_whose_compact_answer_could_not_fit_is_retried_not_applied() {
+    let mut peer = Peer::with_max_stanza_size(32 * 1024);
+    let batch = vec![(TEMP, "1.0"); 100];
+    let (wrote, answer) = peer.send(seq(1, 100, Some(0)), &batch);
+    assert!(!wrote);
+    match answer {
+        WriteAnswer::Retry(why) => assert!(why.starts_with("answer too large"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(peer.applied(), Vec::<String>::new());
+    assert_eq!(peer.applied_seq(7), None);
+    // 20 such items fit (20 x 1,052 bytes + 2 KiB).
+    let (_, answer) = peer.send(seq(1, 20, Some(0)), &batch[..20]);
+    assert_eq!(answer, delivered());
 }
