@@ -18,7 +18,7 @@ impl Service {
     /// number applied for this sender and epoch were applied before and are only answered,
     /// the rest are applied and the new highest number recorded with them, in one atomic
     /// section of the store (made durable by the caller's commit before answering). Returns
-    /// the answer and whether the table or the applied seq changed.
+    /// the answer and whether it must wait for the store's commit (always, once admitted).
     pub(super) fn replicated_write(
         &self,
         store: &Store,
@@ -71,14 +71,14 @@ impl Service {
                 faults.push((n, f));
             }
         }
-        let recorded = before != Some(applied);
-        if recorded {
+        if before != Some(applied) {
             store
                 .set_applied_seq(sender, seq.epoch, applied)
                 .map_err(|e| refuse("record the applied seq", &e))?;
         }
-        let wrote = recorded || skip < items.len();
-        Ok((CompactWriteResponse { seq, faults }, wrote))
+        // Even a batch of duplicates waits for the commit: its answer vouches for an earlier
+        // apply that may not be durable yet (a resend racing its first delivery's commit).
+        Ok((CompactWriteResponse { seq, faults }, true))
     }
 }
 
