@@ -128,7 +128,9 @@ impl Service {
     /// Answers one envelope carried by the iq `id` from `from`. The answer iq stays within
     /// `max_stanza_size`: the envelope may have [`Service::max_answer_bytes`] less the escaped
     /// `from` and `id`; a larger one becomes a SOAP `Fault` naming its size and the limit, and
-    /// a Write whose answer could not fit is refused before any item is applied.
+    /// a Write whose answer could not fit is refused before any item is applied. A Write
+    /// carrying `<seq>` (a peer webbinder's, with [`Service::with_dedupe`]) gets the compact
+    /// answer (SPEC §5 "Several Writes in flight"); every other request the full one.
     pub fn handle_iq(&self, envelope: &Element, from: &str, id: &str, now: SystemTime) -> Handled {
         let props = self.header(now);
         let budget = Budget::new(self.max_stanza_size, from, id);
