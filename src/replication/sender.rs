@@ -15,8 +15,8 @@ use crate::bindings::Host;
 use crate::datapoints::clock::iso8601_utc;
 use crate::datapoints::{UpdateSource, WriteRequest};
 use crate::soap::{
-    LonValue, MAX_ITEMS, MessageProperties, ResponseBody, Seq, WriteItem, build_write_request,
-    parse_response,
+    LonValue, MAX_ITEMS, MessageProperties, Seq, WriteAnswer, WriteItem, build_write_request,
+    read_write_answer,
 };
 use crate::store::{PurgeSummary, QueuedWrite, StoreError, Stuck, StuckKind};
 use crate::xmpp::jid::Jid;
@@ -342,39 +342,25 @@ impl Replicator {
             })?;
         let payload = crate::xmpp::stanza::payload(&answer)
             .ok_or_else(|| failed(format!("{} answered without a SOAP envelope", host.jid)))?;
-        let resp =
-            parse_response(payload).map_err(|e| failed(format!("unreadable answer: {e}")))?;
-        let refused: Vec<(usize, String)> = match resp.body {
-            ResponseBody::Items(items) => items
-                .items
-                .iter()
-                .enumerate()
-                .filter(|(_, i)| i.is_error())
-                .map(|(i, it)| {
-                    let f = it.fault.as_ref();
-                    (
-                        i,
-                        f.map_or_else(
-                            || "fault".to_owned(),
-                            |f| format!("fault {}: {}", f.code.code(), f.message),
-                        ),
-                    )
-                })
-                .collect(),
-            // A server-side fault is the peer's own trouble (e.g. its store): retry later.
-            ResponseBody::Fault(f) if f.code.ends_with("Server") => {
+        let refused = match read_write_answer(payload, run.len(), first)
+            .map_err(|e| failed(format!("unreadable answer: {e}")))?
+        {
+            WriteAnswer::Delivered { refused } => refused,
+            // The peer's own trouble (e.g. its store), or a batch before this one missing:
+            // retry later (one batch in flight: the retry resends from the oldest write).
+            WriteAnswer::Retry(why) => {
+                return Err(failed(format!("{} answered a SOAP fault: {why}", host.jid)));
+            }
+            WriteAnswer::Gap { applied, prev } => {
                 return Err(failed(format!(
-                    "{} answered a SOAP fault: {}",
-                    host.jid, f.string
+                    "{} has applied up to seq {applied}, short of {prev}",
+                    host.jid
                 )));
             }
             // The whole request refused (a peer that cannot parse it): permanent for every item.
-            ResponseBody::Fault(f) => (0..run.len())
-                .map(|i| (i, format!("SOAP fault: {}", f.string)))
+            WriteAnswer::Refused(why) => (0..run.len())
+                .map(|i| (i, format!("SOAP fault: {why}")))
                 .collect(),
-            ResponseBody::SystemInfo(_) => {
-                return Err(failed("answered a Write with system info".to_owned()));
-            }
         };
         self.settle(&host.name, run, &refused);
         Ok(())

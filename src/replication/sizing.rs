@@ -71,9 +71,10 @@ fn measure(to: &Jid, unique_id: Option<&str>, items: &[WriteItem]) -> usize {
     let props = MessageProperties {
         time_stamp: Some(iso8601_utc(std::time::SystemTime::now())),
         unique_id: unique_id.map(str::to_owned),
+        // The widest numbers, numbering the items exactly (as the receiver requires).
         seq: Some(Seq {
             epoch: u64::MAX,
-            first: u64::MAX - 1_000,
+            first: u64::MAX - (items.len().max(1) as u64 - 1),
             last: u64::MAX,
             prev: Some(u64::MAX),
         }),

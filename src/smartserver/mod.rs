@@ -22,7 +22,7 @@ use crate::soap::{
     DP_RESET_PRIO_INVOKE, DpCfg, DpData, Fault, FaultCode, FaultSide, Field, GetResponse,
     InvokeCmdResponse, InvokeItem, ItemEcho, ItemFault, ItemRef, ItemReply, ListEntry, ListQuery,
     ListResponse, LonValue, MessageProperties, NetworkInfo, Op, ReadResponse, Reply, Request,
-    RtrInfo, Selectable, Seq, SoapBody, SoapFault, SystemInfoQuery, SystemInfoResponse,
+    RtrInfo, Selectable, SoapBody, SoapFault, SystemInfoQuery, SystemInfoResponse,
     SystemInfoSection, SystemInfoType, TimeInfo, UnitDef, ValueDef, WriteItem, WriteResponse,
     parse_request,
 };
@@ -128,7 +128,9 @@ impl Service {
     /// Answers one envelope carried by the iq `id` from `from`. The answer iq stays within
     /// `max_stanza_size`: the envelope may have [`Service::max_answer_bytes`] less the escaped
     /// `from` and `id`; a larger one becomes a SOAP `Fault` naming its size and the limit, and
-    /// a Write whose answer could not fit is refused before any item is applied.
+    /// a Write whose answer could not fit is refused before any item is applied. A Write
+    /// carrying `<seq>` (a peer webbinder's, with [`Service::with_dedupe`]) gets the compact
+    /// answer (SPEC §5 "Several Writes in flight"); every other request the full one.
     pub fn handle_iq(&self, envelope: &Element, from: &str, id: &str, now: SystemTime) -> Handled {
         let props = self.header(now);
         let budget = Budget::new(self.max_stanza_size, from, id);
@@ -190,7 +192,11 @@ impl Service {
         Ok(match request.op {
             Op::Read(items) => (Reply::Read(self.read(&items)), false),
             Op::Write(items) => {
-                let bound = self.write_answer_bound(&items);
+                let replicated = request.header.seq.zip(self.dedupe.as_ref());
+                let bound = match replicated {
+                    Some(_) => replicated::compact_answer_bound(&items),
+                    None => self.write_answer_bound(&items),
+                };
                 if bound > budget.limit() {
                     warn!(%from, bound, limit = budget.limit(), "write refused: its answer could not fit");
                     let side = if request.header.seq.is_some() {
@@ -200,23 +206,14 @@ impl Service {
                     };
                     return Err(budget.too_large_as(side, "WriteResponse", bound, true));
                 }
-                let r = match (request.header.seq, &self.dedupe) {
-                    (Some(seq), Some(store)) => {
-                        match self.replicated_write(store, seq, &items, from, now) {
-                            Ok(r) => r,
-                            Err(e) => {
-                                warn!(error = %e, "replicated write refused for now");
-                                return Err(SoapFault::server(e, None));
-                            }
-                        }
-                    }
-                    _ => {
-                        let source = UpdateSource::Soap {
-                            from: from.to_owned(),
-                        };
-                        self.write(&items, &source, now)
-                    }
+                if let Some((seq, store)) = replicated {
+                    let (r, wrote) = self.replicated_write(store, seq, &items, from, now)?;
+                    return Ok((Reply::CompactWrite(r), wrote));
+                }
+                let source = UpdateSource::Soap {
+                    from: from.to_owned(),
                 };
+                let r = self.write(&items, &source, now);
                 let wrote = r.items.iter().any(|i| matches!(i, ItemReply::Ok(_)));
                 (Reply::Write(r), wrote)
             }
@@ -259,53 +256,6 @@ impl Service {
                 })
                 .collect(),
         }
-    }
-
-    /// A peer webbinder's Write: items are numbered `seq.first + i`; those at or below the
-    /// highest number applied for this sender and epoch were applied before and are only
-    /// answered (with the point's current data); the rest are applied and the new highest
-    /// number recorded with them, in one atomic section of the store (made durable by the
-    /// caller's commit before answering).
-    fn replicated_write(
-        &self,
-        store: &Store,
-        seq: Seq,
-        items: &[WriteItem],
-        from: &str,
-        now: SystemTime,
-    ) -> Result<WriteResponse, String> {
-        let sender = from.split('/').next().unwrap_or(from).to_owned();
-        // The values, the forwards they enqueue and the applied seq reach disk together or
-        // not at all (issue 9): no spill cuts the batch.
-        let _atomic = store.atomic();
-        let applied = store
-            .applied_seq(&sender, seq.epoch)
-            .map_err(|e| format!("cannot read the applied seq of {sender}: {e}"))?;
-        let source = UpdateSource::Replication {
-            from: sender.clone(),
-        };
-        let mut replies = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let n = seq.first.saturating_add(i as u64);
-            if applied.is_some_and(|a| n <= a) {
-                debug!(%sender, seq = n, "duplicate skipped");
-                replies.push(match self.table.read(&item.name) {
-                    Some(dp) => ItemReply::Ok(dp_data(&dp)),
-                    None => ItemReply::Fault(ItemFault::unknown_name(&item.name)),
-                });
-                continue;
-            }
-            replies.push(match self.write_item(item, &source, now) {
-                Ok(outcome) => ItemReply::Ok(dp_data(outcome.datapoint())),
-                Err(f) => ItemReply::Fault(item_fault(f)),
-            });
-        }
-        if applied.is_none_or(|a| seq.last > a)
-            && let Err(e) = store.set_applied_seq(&sender, seq.epoch, seq.last)
-        {
-            return Err(format!("cannot record the applied seq of {sender}: {e}"));
-        }
-        Ok(WriteResponse { items: replies })
     }
 
     /// An upper bound of the Write answer's size, known before anything is applied. Per item,
@@ -591,5 +541,8 @@ pub mod dispatch;
 mod fuzz;
 #[cfg(test)]
 mod limit_tests;
+mod replicated;
+#[cfg(test)]
+mod replicated_tests;
 #[cfg(test)]
 mod tests;

@@ -73,6 +73,24 @@ impl Seq {
         }
     }
 
+    /// Refuses a block that does not number exactly `items` items: a batch is a run of
+    /// consecutive queued writes, and the receiver numbers item `i` as `first + i`, so a gap
+    /// would make it skip (or record as applied) writes it never saw.
+    pub fn check_items(&self, items: usize) -> Result<(), SoapError> {
+        let span = self
+            .last
+            .checked_sub(self.first)
+            .map(|d| d.saturating_add(1));
+        if span == Some(items as u64) {
+            return Ok(());
+        }
+        Err(SoapError::SeqMismatch {
+            first: self.first,
+            last: self.last,
+            items,
+        })
+    }
+
     /// The receiver's rule for this batch of `items` items (numbered `first + i`), when the
     /// highest seq applied from its sender and epoch is `applied` (`None`: nothing yet).
     pub fn admit(&self, applied: Option<u64>, items: usize) -> Admission {
@@ -250,6 +268,37 @@ pub struct SoapFault {
     pub string: String,
     /// `detail` text, if any.
     pub detail: Option<String>,
+    /// Our typed `<gap>` inside `detail`: a replicated Write refused because the batch
+    /// before it was not applied (SPEC §5 "Several Writes in flight").
+    pub gap: Option<SeqGap>,
+}
+
+/// `<gap xmlns="urn:webbinder:replication:1" applied=".." prev=".."/>`: the highest seq the
+/// receiver applied from the sender and epoch, and the `prev` of the refused batch, so the
+/// sender recognises the refusal without reading the `faultstring`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqGap {
+    /// The highest seq applied (0: none).
+    pub applied: u64,
+    /// The refused batch's `prev`.
+    pub prev: u64,
+}
+
+impl SeqGap {
+    fn to_element(self) -> Element {
+        Element::new(ns::REPLICATION, "gap")
+            .attr("applied", self.applied.to_string())
+            .attr("prev", self.prev.to_string())
+    }
+
+    /// `None` for a `gap` without both numbers: the fault is then only a retryable one.
+    fn from_element(el: &Element) -> Option<SeqGap> {
+        let num = |name: &str| el.get_attr(name)?.trim().parse::<u64>().ok();
+        Some(SeqGap {
+            applied: num("applied")?,
+            prev: num("prev")?,
+        })
+    }
 }
 
 impl SoapFault {
@@ -263,6 +312,27 @@ impl SoapFault {
             code: format!("{}:{side}", ns::SOAP_ENV_PREFIX),
             string: string.into(),
             detail,
+            gap: None,
+        }
+    }
+
+    /// The `Server` fault refusing a replicated Write whose previous batch was not applied.
+    pub fn gap(string: impl Into<String>, gap: SeqGap) -> SoapFault {
+        SoapFault {
+            gap: Some(gap),
+            ..SoapFault::server(string, None)
+        }
+    }
+
+    /// The side of `faultcode`, whatever its prefix (`Server.Busy` is a `Server` fault, SOAP
+    /// 1.1 §4.4.1); `None` for a code that names neither (the i.LON manual shows numbers).
+    pub fn side(&self) -> Option<FaultSide> {
+        let local = self.code.rsplit(':').next().unwrap_or_default().trim();
+        let class = local.split('.').next().unwrap_or_default();
+        match class {
+            "Server" => Some(FaultSide::Server),
+            "Client" => Some(FaultSide::Client),
+            _ => None,
         }
     }
 
@@ -282,8 +352,15 @@ impl SoapFault {
         let mut fault = soap("Fault")
             .child(Element::new("", "faultcode").text(self.code.clone()))
             .child(Element::new("", "faultstring").text(self.string.clone()));
-        if let Some(d) = &self.detail {
-            fault = fault.child(Element::new("", "detail").text(d.clone()));
+        if self.detail.is_some() || self.gap.is_some() {
+            let mut detail = Element::new("", "detail");
+            if let Some(d) = &self.detail {
+                detail = detail.text(d.clone());
+            }
+            if let Some(g) = self.gap {
+                detail = detail.child(g.to_element());
+            }
+            fault = fault.child(detail);
         }
         envelope_shell().child(soap("Body").child(fault))
     }
@@ -298,7 +375,12 @@ impl SoapFault {
             string: child_local(el, "faultstring")
                 .map(text_of)
                 .unwrap_or_default(),
-            detail: child_local(el, "detail").map(text_of),
+            detail: child_local(el, "detail")
+                .map(text_of)
+                .filter(|d| !d.is_empty()),
+            gap: child_local(el, "detail")
+                .and_then(|d| d.get_child(ns::REPLICATION, "gap"))
+                .and_then(SeqGap::from_element),
         }
     }
 }

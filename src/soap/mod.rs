@@ -12,13 +12,14 @@ mod ops;
 mod response;
 mod select;
 mod system;
+mod write_answer;
 mod xml_util;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
 pub use envelope::{
-    Admission, FaultSide, MessageProperties, Seq, SoapFault, build_envelope, open_envelope,
+    Admission, FaultSide, MessageProperties, Seq, SeqGap, SoapFault, build_envelope, open_envelope,
 };
 pub use error::SoapError;
 pub use fault::{Fault, FaultCode, ItemFault, Severity};
@@ -40,3 +41,4 @@ pub use system::{
     NetworkInfo, RtrInfo, SystemInfoForm, SystemInfoQuery, SystemInfoResponse, SystemInfoSection,
     SystemInfoType, TimeInfo,
 };
+pub use write_answer::{CompactWriteResponse, WriteAnswer, read_write_answer};

@@ -19,8 +19,10 @@ pub const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// XML Schema Part 2: declared on i.LON envelopes (Programmer's Reference p.19).
 pub const XSD: &str = "http://www.w3.org/2001/XMLSchema";
 
-/// webbinder SPEC §5: the `<seq epoch first last/>` header block carrying the sender's queue
-/// sequence numbers for end-to-end de-duplication between webbinder agents.
+/// webbinder SPEC §5: the `<seq epoch first last prev/>` header block carrying the sender's
+/// queue sequence numbers for end-to-end de-duplication between webbinder agents (echoed in a
+/// compact Write answer), the `seq` attribute of a compact answer's items, and the `<gap>`
+/// detail of the fault refusing a batch whose `prev` was not applied.
 pub const REPLICATION: &str = "urn:webbinder:replication:1";
 
 /// The prefix our envelopes use for [`SOAP_ENV`], as the SmartServer's own responses do

@@ -245,13 +245,16 @@ pub struct ItemRefName {
     pub item_type: Option<String>,
 }
 
-/// Parses an envelope (any prefixes) into a [`Request`].
+/// Parses an envelope (any prefixes) into a [`Request`]. A Write whose `seq` does not number
+/// its items exactly is refused (`SeqMismatch`, answered with a `Client` fault): nothing of it
+/// may be applied.
 pub fn parse_request(env: &Element) -> Result<Request, SoapError> {
     let (header, body) = open_envelope(env)?;
-    Ok(Request {
-        header,
-        op: parse_operation(body)?,
-    })
+    let op = parse_operation(body)?;
+    if let (Some(seq), Op::Write(items)) = (header.seq, &op) {
+        seq.check_items(items.len())?;
+    }
+    Ok(Request { header, op })
 }
 
 /// Parses the operation element of a `Body` (`<Read>`, `<ilon:Write>`, ...).
@@ -569,7 +572,7 @@ pub fn build_request(props: &MessageProperties, op: &Op) -> Result<Element, Soap
 /// `UCPTuniqueId`, and our `seq` block when `props.seq` is set.
 ///
 /// Refuses an empty batch, more than [`MAX_ITEMS`] items, an empty name, and a `seq` range
-/// with fewer numbers than items (the items are numbered `first..=last` with gaps only).
+/// that does not number the items exactly ([`Seq::check_items`](super::envelope::Seq::check_items)).
 pub fn build_write_request(
     props: &MessageProperties,
     items: &[WriteItem],
@@ -582,14 +585,7 @@ pub fn build_write_request(
         });
     }
     if let Some(seq) = props.seq {
-        let span = seq.last.checked_sub(seq.first).map(|d| d.saturating_add(1));
-        if span.is_none_or(|n| n < items.len() as u64) {
-            return Err(SoapError::SeqMismatch {
-                first: seq.first,
-                last: seq.last,
-                items: items.len(),
-            });
-        }
+        seq.check_items(items.len())?;
     }
     let body = build_operation_write(items)?;
     Ok(build_envelope(props, body))

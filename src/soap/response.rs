@@ -14,6 +14,7 @@ use super::items::{DpCfg, DpData, ItemEcho, ListEntry};
 use super::ns;
 use super::ops::OpKind;
 use super::system::SystemInfoResponse;
+use super::write_answer::CompactWriteResponse;
 use super::xml_util::{child_local, child_text, children_local, msg, quote};
 use crate::xmpp::xml::Element;
 
@@ -198,6 +199,8 @@ pub enum Reply {
     SystemInfo(SystemInfoResponse),
     /// A global fault to any iLonItem operation.
     GlobalFault(GlobalFaultResponse),
+    /// To a Write carrying `<seq>`, answered by a webbinder.
+    CompactWrite(CompactWriteResponse),
 }
 
 impl SoapBody for Reply {
@@ -210,6 +213,14 @@ impl SoapBody for Reply {
             Reply::InvokeCmd(r) => r.to_body(),
             Reply::SystemInfo(r) => r.to_body(),
             Reply::GlobalFault(r) => r.to_body(),
+            Reply::CompactWrite(r) => r.to_body(),
+        }
+    }
+
+    fn to_envelope(&self, props: &MessageProperties) -> Element {
+        match self {
+            Reply::CompactWrite(r) => r.to_envelope(props),
+            other => build_envelope(props, other.to_body()),
         }
     }
 }

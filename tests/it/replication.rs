@@ -367,6 +367,7 @@ async fn presence_of_a_returning_peer_triggers_delivery(kind: Kind) {
 }
 
 mod sizes;
+mod window;
 
 both_servers!(
     presence_of_a_returning_peer_triggers_delivery,

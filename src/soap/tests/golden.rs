@@ -603,6 +603,7 @@ fn notes_manual_soap_fault_is_read_with_qualified_children() {
             code: "1".into(),
             string: "soap fault".into(),
             detail: Some("Details".into()),
+            gap: None,
         })
     );
 }

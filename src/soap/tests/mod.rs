@@ -7,6 +7,7 @@ mod hostile;
 mod limits;
 mod requests;
 mod responses;
+mod write_answer;
 
 use crate::xmpp::xml::{Element, Limits, Node};
 

@@ -231,17 +231,42 @@ fn webbinder_write_accepts_100_items_and_refuses_101() {
 }
 
 #[test]
-fn webbinder_write_allows_seq_gaps_but_not_fewer_numbers_than_items() {
+fn webbinder_write_refuses_a_seq_that_does_not_number_its_items_exactly() {
     let mut props = MessageProperties {
         seq: Some(Seq {
             epoch: 1,
             first: 10,
-            last: 19,
+            last: 12,
             prev: None,
         }),
         ..MessageProperties::default()
     };
-    assert!(build_write_request(&props, &write_items(3)).is_ok());
+    let env = build_write_request(&props, &write_items(3)).unwrap();
+    assert!(parse_request(&env).is_ok());
+    props.seq = Some(Seq {
+        epoch: 1,
+        first: 10,
+        last: 19,
+        prev: None,
+    });
+    assert_eq!(
+        build_write_request(&props, &write_items(3)),
+        Err(SoapError::SeqMismatch {
+            first: 10,
+            last: 19,
+            items: 3,
+        })
+    );
+    // The receiver refuses the same, whoever built it: item i is numbered first + i.
+    let gapped = env.to_xml().replace(r#"last="12""#, r#"last="19""#);
+    assert_eq!(
+        parse_request(&super::xml(&gapped)),
+        Err(SoapError::SeqMismatch {
+            first: 10,
+            last: 19,
+            items: 3,
+        })
+    );
     props.seq = Some(Seq {
         epoch: 1,
         first: 10,

@@ -224,6 +224,7 @@ fn our_soap_fault_is_read_back() {
             code: "SOAP-ENV:Client".into(),
             string: "soap envelope has no Body".into(),
             detail: None,
+            gap: None,
         })
     );
     let server = SoapFault::server("store unavailable", Some("disk full".into())).to_envelope();
