@@ -8,14 +8,15 @@
 //! unit-tested with a simulated clock and canned `<body/>` responses.
 //!
 //! Call contract: after every `send`/`restart`/`close`/`expect_*`/`handle_*`
-//! call, drain `poll_request` until `None`, then `poll_event` until `None`,
+//! call, drain `poll_event` until `None`, then `poll_request` until `None`,
 //! then sleep until `poll_timeout` (or the next input) and call
-//! `handle_timeout`. When an event hands the owner something it will react
-//! to with a stanza (an iq request to answer, an answer that triggers the
-//! next write), it says so with `expect_send(now, until)` before it sleeps,
-//! and `expect_none` once it has sent what it expected: meanwhile the empty
-//! poll waits (bounded by `expect_max`), so the stanza takes its request
-//! rather than queueing `poll_gap` behind it. No other rule changes.
+//! `handle_timeout`. Events come first so that the owner's reactions are
+//! known before requests are produced: when an event hands it something it
+//! will answer with a stanza (an iq request; an answer that prompts the next
+//! write) but not at once, it calls `expect_send(now, until)`, and
+//! `expect_none` once it has sent what it expected. Meanwhile the empty poll
+//! waits (at most `expect_max`), so the stanza takes that request instead of
+//! queueing `poll_gap` behind it; every other rule stays as it is.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;

@@ -277,42 +277,41 @@ fn schedule(steps: Vec<Sched>) -> Result<(), TestCaseError> {
     let mut m = BoshSession::new(cfg.clone(), 1000);
     let mut now = Instant::now();
     let mut wire: BTreeMap<u64, (Instant, bool)> = BTreeMap::new();
-    let mut emit =
-        |m: &mut BoshSession, now: Instant, wire: &mut BTreeMap<u64, (Instant, bool)>| {
-            while let Some(r) = m.poll_request(now) {
-                let terminate = Element::parse(&r.body, &Limits::default())
-                    .map_err(|e| TestCaseError::fail(e.to_string()))?
-                    .get_attr("type")
-                    == Some("terminate");
-                if r.attempt == 0 && !terminate {
-                    for (rid, (at, term)) in wire.iter() {
-                        prop_assert!(
-                            *term || *at + cfg.poll_gap <= now,
-                            "rid {} sent {:?} after rid {rid}, which is still on the wire",
-                            r.rid.0,
-                            now - *at
-                        );
-                    }
+    let emit = |m: &mut BoshSession, now: Instant, wire: &mut BTreeMap<u64, (Instant, bool)>| {
+        while let Some(r) = m.poll_request(now) {
+            let terminate = Element::parse(&r.body, &Limits::default())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?
+                .get_attr("type")
+                == Some("terminate");
+            if r.attempt == 0 && !terminate {
+                for (rid, (at, term)) in wire.iter() {
+                    prop_assert!(
+                        *term || *at + cfg.poll_gap <= now,
+                        "rid {} sent {:?} after rid {rid}, which is still on the wire",
+                        r.rid.0,
+                        now - *at
+                    );
                 }
-                wire.insert(r.rid.0, (now, terminate));
-                prop_assert!(wire.values().filter(|(_, t)| !t).count() <= 2);
             }
-            while m.poll_event().is_some() {}
-            if m.state() == BoshState::Open && m.in_flight() == 0 {
-                let t = m.poll_timeout();
-                let bound = if m.queued() > 0 {
-                    cfg.send_gap
-                } else {
-                    cfg.expect_max
-                };
-                prop_assert!(
-                    t.is_some_and(|t| t > now && t <= now + bound),
-                    "nothing in flight and the next send is {:?} away",
-                    t.map(|t| t - now)
-                );
-            }
-            Ok(())
-        };
+            wire.insert(r.rid.0, (now, terminate));
+            prop_assert!(wire.values().filter(|(_, t)| !t).count() <= 2);
+        }
+        while m.poll_event().is_some() {}
+        if m.state() == BoshState::Open && m.in_flight() == 0 {
+            let t = m.poll_timeout();
+            let bound = if m.queued() > 0 {
+                cfg.send_gap
+            } else {
+                cfg.expect_max
+            };
+            prop_assert!(
+                t.is_some_and(|t| t > now && t <= now + bound),
+                "nothing in flight and the next send is {:?} away",
+                t.map(|t| t - now)
+            );
+        }
+        Ok(())
+    };
     emit(&mut m, now, &mut wire)?;
     m.handle_response(now, Rid(1000), Ok(created()));
     wire.remove(&1000);
