@@ -275,7 +275,9 @@ impl Client {
     }
 
     /// Queues an IQ at once and returns a handle to await its answer, so
-    /// that many IQs can be pipelined in a known order.
+    /// that many IQs can be pipelined in a known order. When the answer
+    /// arrives the client expects the caller to send next (for up to 20 ms)
+    /// and keeps the next BOSH request for that send rather than an empty poll.
     pub fn iq_start(
         &self,
         kind: IqType,
