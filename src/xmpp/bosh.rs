@@ -7,9 +7,16 @@
 //! moves bytes. Time and the initial rid come from outside, so the rules are
 //! unit-tested with a simulated clock and canned `<body/>` responses.
 //!
-//! Call contract: after every `send`/`restart`/`close`/`handle_*` call, drain
-//! `poll_request` until `None`, then `poll_event` until `None`, then sleep
-//! until `poll_timeout` (or the next input) and call `handle_timeout`.
+//! Call contract: after every `send`/`restart`/`close`/`expect_*`/`handle_*`
+//! call, drain `poll_event` until `None`, then `poll_request` until `None`,
+//! then sleep until `poll_timeout` (or the next input) and call
+//! `handle_timeout`. Events come first so that the owner's reactions are
+//! known before requests are produced: when an event hands it something it
+//! will answer with a stanza (an iq request; an answer that prompts the next
+//! write) but not at once, it calls `expect_send(now, until)`, and
+//! `expect_none` once it has sent what it expected. Meanwhile the empty poll
+//! waits (at most `expect_max`), so the stanza takes that request instead of
+//! queueing `poll_gap` behind it; every other rule stays as it is.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -53,6 +60,9 @@ pub struct BoshConfig {
     /// then holds (E10); giving the earlier one time to arrive first closes
     /// the window even on a loaded machine.
     pub poll_gap: Duration,
+    /// Longest the empty poll waits for a send the owner announced with
+    /// [`BoshSession::expect_send`], however far away the owner's `until`.
+    pub expect_max: Duration,
     /// An older request still unanswered this long after a newer one was
     /// sent means the connection manager lost track (with hold=1 it must
     /// answer the older one first): the session is declared stalled.
@@ -80,6 +90,7 @@ impl BoshConfig {
             send_gap: Duration::from_millis(1),
             poll_delay: Duration::from_millis(2),
             poll_gap: Duration::from_millis(25),
+            expect_max: Duration::from_millis(50),
             stall_timeout: Duration::from_secs(5),
             max_body_bytes: 256 * 1024,
             limits: Limits {
@@ -237,6 +248,8 @@ pub struct BoshSession {
     creation_sent: bool,
     last_send: Option<Instant>,
     last_response: Option<Instant>,
+    /// The empty poll waits until then for a stanza the owner announced.
+    expect_until: Option<Instant>,
     events: VecDeque<BoshEvent>,
 }
 
@@ -258,6 +271,7 @@ impl BoshSession {
             creation_sent: false,
             last_send: None,
             last_response: None,
+            expect_until: None,
             events: VecDeque::new(),
         }
     }
@@ -285,6 +299,28 @@ impl BoshSession {
             return;
         }
         self.pending.push_back(stanza.to_xml_fragment());
+    }
+
+    /// Announces that the owner is about to send a stanza: an answer to a
+    /// request it was just handed, or the next write after an answer.
+    /// Until `until` (at most [`BoshConfig::expect_max`] after `now`) the
+    /// empty poll is deferred, so that when the stanza comes it leaves at once
+    /// in the request the poll would have used, instead of waiting until the
+    /// poll is `poll_gap` old (E10). Only the empty poll waits: stanzas,
+    /// restarts and the terminate follow the usual rules. A later call with a
+    /// later `until` extends the wait; an earlier one never shortens it.
+    pub fn expect_send(&mut self, now: Instant, until: Instant) {
+        let until = until.min(now + self.cfg.expect_max);
+        if self.expect_until.is_none_or(|t| t < until) {
+            self.expect_until = Some(until);
+        }
+    }
+
+    /// Withdraws [`expect_send`](Self::expect_send): nothing more is coming
+    /// (the expected stanzas were sent), so the empty poll is due again after
+    /// `poll_delay` as usual.
+    pub fn expect_none(&mut self) {
+        self.expect_until = None;
     }
 
     /// Stanzas queued but not yet in any request.
@@ -519,9 +555,16 @@ impl BoshSession {
             .min()
     }
 
+    /// When the empty poll may leave: `poll_delay` after the last response
+    /// (a reaction to it rides in the poll's request instead), or later while
+    /// the owner has announced a send.
+    fn poll_due_at(&self) -> Option<Instant> {
+        let after_response = self.last_response.map(|t| t + self.cfg.poll_delay);
+        after_response.max(self.expect_until)
+    }
+
     fn poll_due(&self, now: Instant) -> bool {
-        self.last_response
-            .is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.poll_delay)
+        self.poll_due_at().is_none_or(|t| now >= t)
     }
 
     fn creation_body(&self) -> String {
@@ -569,8 +612,8 @@ impl BoshSession {
         if wants_send {
             let idle_poll =
                 self.state == BoshState::Open && self.pending.is_empty() && !self.restart_pending;
-            let mut at = match self.last_response {
-                Some(r) if idle_poll => Some(r + self.cfg.poll_delay),
+            let mut at = match self.poll_due_at() {
+                Some(due) if idle_poll => Some(due),
                 _ => self.last_send,
             };
             if self.state == BoshState::Open
@@ -736,6 +779,7 @@ impl BoshSession {
         self.state = BoshState::Closed;
         self.outstanding.clear();
         self.pending.clear();
+        self.expect_until = None;
         self.events.push_back(BoshEvent::Terminated(reason));
     }
 

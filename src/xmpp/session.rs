@@ -52,7 +52,11 @@ pub enum ClientEvent {
     /// The next login attempt starts after `delay`.
     Reconnecting { attempt: u32, delay: Duration },
     /// An incoming IQ request (get/set), message or presence. IQ requests
-    /// must be answered with [`Client::send`] of an `iq_result`/`iq_error`.
+    /// must be answered with [`Client::send`] of an `iq_result`/`iq_error`
+    /// (same `id`, `to` = the request's `from`). Until the answer is sent
+    /// (at most 40 ms) the client keeps the next BOSH request for it rather
+    /// than spend it on an empty poll, which the answer would then have to
+    /// wait 25 ms behind (E10).
     Stanza(Element),
     /// The client stopped: after `shutdown`, or on an error that retrying
     /// cannot fix (wrong password, no usable SASL mechanism, ...).
@@ -271,7 +275,9 @@ impl Client {
     }
 
     /// Queues an IQ at once and returns a handle to await its answer, so
-    /// that many IQs can be pipelined in a known order.
+    /// that many IQs can be pipelined in a known order. When the answer
+    /// arrives the client expects the caller to send next (for up to 20 ms)
+    /// and keeps the next BOSH request for that send rather than an empty poll.
     pub fn iq_start(
         &self,
         kind: IqType,
@@ -359,5 +365,6 @@ impl IqHandle {
 }
 
 mod driver;
+mod expect;
 
 use driver::Driver;

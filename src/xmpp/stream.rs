@@ -216,6 +216,16 @@ impl XmppStream {
         self.drain();
     }
 
+    /// See [`BoshSession::expect_send`].
+    pub fn expect_send(&mut self, now: Instant, until: Instant) {
+        self.bosh.expect_send(now, until);
+    }
+
+    /// See [`BoshSession::expect_none`].
+    pub fn expect_none(&mut self) {
+        self.bosh.expect_none();
+    }
+
     pub fn poll_request(&mut self, now: Instant) -> Option<HttpRequest> {
         self.bosh.poll_request(now)
     }

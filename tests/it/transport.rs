@@ -1,6 +1,7 @@
 //! The BOSH transport against real servers: login with MAC-ID JIDs, IQ
 //! exchange in order, wrong password, offline peer, server restart, idle
-//! session past the server's inactivity limit.
+//! session past the server's inactivity limit, one HTTP request per
+//! sequential round trip.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -34,9 +35,16 @@ fn b_jid(s: &Server) -> Jid {
 }
 
 /// Starts site B as an echo responder; returns the numbers it saw, in order.
-fn echo_responder(
+fn echo_responder(client: Arc<Client>, rx: UnboundedReceiver<ClientEvent>) -> Arc<Mutex<Vec<u64>>> {
+    echo_responder_after(client, rx, Duration::ZERO)
+}
+
+/// An echo responder that answers each request `react` after it arrived
+/// (as the SmartServer does once it has applied and committed a Write).
+fn echo_responder_after(
     client: Arc<Client>,
     mut rx: UnboundedReceiver<ClientEvent>,
+    react: Duration,
 ) -> Arc<Mutex<Vec<u64>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = seen.clone();
@@ -52,6 +60,9 @@ fn echo_responder(
                     seen2.lock().unwrap().push(n);
                 }
                 let echo = stanza::payload(&el).cloned();
+                if !react.is_zero() {
+                    tokio::time::sleep(react).await;
+                }
                 client.send(stanza::iq_result(&el, echo));
             }
         }
@@ -272,8 +283,64 @@ async fn idle_session_outlives_default_inactivity(kind: Kind) {
     b.shutdown().await;
 }
 
+/// Issue 9 item 5: sequential round trips where each side takes a few ms to
+/// react (B answers after "applying", A sends the next after "committing").
+/// Each reaction must ride in the request the empty poll would have used:
+/// about one HTTP request per round trip at each client, not two (a poll,
+/// then the stanza 25 ms behind it, E10). Figures are printed, not asserted.
+async fn sequential_round_trips_cost_one_request_each(kind: Kind) {
+    const ROUND_TRIPS: u64 = 300;
+    const REACT: Duration = Duration::from_millis(5);
+    let s = server_with_two_sites(kind, &[]);
+    let (b, b_rx) = Client::start(s.client(B_MAC, "secret-b", "ilon")).unwrap();
+    let b = Arc::new(b);
+    b.wait_online(LOGIN).await.expect("B online");
+    let seen = echo_responder_after(b.clone(), b_rx, REACT);
+    let (a, _a_rx) = Client::start(s.client(A_MAC, "secret-a", "ilon")).unwrap();
+    a.wait_online(LOGIN).await.expect("A online");
+    let to = b_jid(&s);
+    // Warm up (presence, roster and the first exchange settle), then count.
+    a.iq_within(IqType::Set, Some(&to), probe(0), Duration::from_secs(10))
+        .await
+        .expect("first iq");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let requests = |c: &Client| c.stats().http_requests.load(Ordering::Relaxed);
+    let (a0, b0) = (requests(&a), requests(&b));
+    let started = std::time::Instant::now();
+    for n in 1..=ROUND_TRIPS {
+        let r = a
+            .iq_within(IqType::Set, Some(&to), probe(n), Duration::from_secs(10))
+            .await
+            .expect("sequential iq result");
+        let echoed = stanza::payload(&r).and_then(|p| p.get_attr("n"));
+        assert_eq!(echoed, Some(n.to_string().as_str()));
+        tokio::time::sleep(REACT).await;
+    }
+    let elapsed = started.elapsed();
+    let per_rt = |now: u64, before: u64| (now - before) as f64 / ROUND_TRIPS as f64;
+    let (a_per, b_per) = (per_rt(requests(&a), a0), per_rt(requests(&b), b0));
+    println!(
+        "{kind:?}: {ROUND_TRIPS} round trips with {REACT:?} reactions in {elapsed:?} \
+         ({:.2} ms each); HTTP requests per round trip: A {a_per:.3}, B {b_per:.3}",
+        elapsed.as_secs_f64() * 1000.0 / ROUND_TRIPS as f64
+    );
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        (0..=ROUND_TRIPS).collect::<Vec<u64>>(),
+        "lost or reordered IQs"
+    );
+    // Two per round trip would mean an empty poll in front of every reaction.
+    assert!(a_per <= 1.2, "A: {a_per:.3} requests per round trip");
+    assert!(b_per <= 1.2, "B: {b_per:.3} requests per round trip");
+    assert_eq!(a.stats().sessions_started.load(Ordering::Relaxed), 1);
+    assert_eq!(b.stats().sessions_started.load(Ordering::Relaxed), 1);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 both_servers!(
     thousand_iqs_arrive_in_order_without_loss,
+    sequential_round_trips_cost_one_request_each,
     wrong_password_fails_clearly_without_retry_storm,
     iq_to_offline_full_jid_is_service_unavailable,
     client_reconnects_after_server_restart,

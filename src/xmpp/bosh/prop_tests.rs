@@ -233,3 +233,130 @@ fn arbitrary_text_as_any_response_never_panics() {
         }
     });
 }
+
+// ------------------- E10 under random schedules with expected sends (issue 9, item 5) ---
+
+/// One step of a well-formed schedule: valid bodies, short clock steps (so
+/// that `poll_gap` matters), expectations announced and withdrawn.
+#[derive(Debug, Clone)]
+enum Sched {
+    /// Answer the `n`-th request on the wire (modulo) with this payload.
+    Respond(usize, &'static str),
+    Fail(usize),
+    AdvanceMs(u64),
+    Send(u8),
+    Expect(u64),
+    ExpectNone,
+}
+
+fn sched() -> impl Strategy<Value = Sched> {
+    prop_oneof![
+        4 => (any::<usize>(), prop::sample::select(vec![
+            "",
+            "<iq xmlns='jabber:client' type='set' id='s' from='b@localhost/x'/>",
+            "<iq xmlns='jabber:client' type='result' id='wb1'/>",
+            "<message xmlns='jabber:client' id='m'/>",
+        ])).prop_map(|(i, p)| Sched::Respond(i, p)),
+        1 => any::<usize>().prop_map(Sched::Fail),
+        6 => (0u64..40).prop_map(Sched::AdvanceMs),
+        3 => any::<u8>().prop_map(Sched::Send),
+        2 => (0u64..200).prop_map(Sched::Expect),
+        1 => Just(Sched::ExpectNone),
+    ]
+}
+
+/// Runs a schedule against the machine and a model of the wire (requests
+/// sent and not yet answered, with their send time), checking after every
+/// step: (1) no new request leaves while an earlier one on the wire is
+/// younger than `poll_gap` (E10; the terminate is exempt); (2) at most
+/// `requests` on the wire; (3) with nothing in flight, a queued stanza
+/// leaves within `send_gap` and the idle poll within `expect_max`: an
+/// expectation always ends.
+fn schedule(steps: Vec<Sched>) -> Result<(), TestCaseError> {
+    let cfg = BoshConfig::new("localhost");
+    let mut m = BoshSession::new(cfg.clone(), 1000);
+    let mut now = Instant::now();
+    let mut wire: BTreeMap<u64, (Instant, bool)> = BTreeMap::new();
+    let emit = |m: &mut BoshSession, now: Instant, wire: &mut BTreeMap<u64, (Instant, bool)>| {
+        while let Some(r) = m.poll_request(now) {
+            let terminate = Element::parse(&r.body, &Limits::default())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?
+                .get_attr("type")
+                == Some("terminate");
+            if r.attempt == 0 && !terminate {
+                for (rid, (at, term)) in wire.iter() {
+                    prop_assert!(
+                        *term || *at + cfg.poll_gap <= now,
+                        "rid {} sent {:?} after rid {rid}, which is still on the wire",
+                        r.rid.0,
+                        now - *at
+                    );
+                }
+            }
+            wire.insert(r.rid.0, (now, terminate));
+            prop_assert!(wire.values().filter(|(_, t)| !t).count() <= 2);
+        }
+        while m.poll_event().is_some() {}
+        if m.state() == BoshState::Open && m.in_flight() == 0 {
+            let t = m.poll_timeout();
+            let bound = if m.queued() > 0 {
+                cfg.send_gap
+            } else {
+                cfg.expect_max
+            };
+            prop_assert!(
+                t.is_some_and(|t| t > now && t <= now + bound),
+                "nothing in flight and the next send is {:?} away",
+                t.map(|t| t - now)
+            );
+        }
+        Ok(())
+    };
+    emit(&mut m, now, &mut wire)?;
+    m.handle_response(now, Rid(1000), Ok(created()));
+    wire.remove(&1000);
+    emit(&mut m, now, &mut wire)?;
+    for s in steps {
+        let nth = |i: usize, wire: &BTreeMap<u64, (Instant, bool)>| {
+            (!wire.is_empty()).then(|| *wire.keys().nth(i % wire.len()).unwrap_or(&0))
+        };
+        match s {
+            Sched::Respond(i, p) => {
+                if let Some(rid) = nth(i, &wire) {
+                    wire.remove(&rid);
+                    let body = format!("<body xmlns='{HB}'>{p}</body>");
+                    m.handle_response(now, Rid(rid), Ok(body));
+                }
+            }
+            Sched::Fail(i) => {
+                if let Some(rid) = nth(i, &wire) {
+                    wire.remove(&rid);
+                    m.handle_response(now, Rid(rid), Err(HttpFailure::Transport("reset".into())));
+                }
+            }
+            Sched::AdvanceMs(n) => now += Duration::from_millis(n),
+            Sched::Send(n) => {
+                m.send(&Element::new(ns::CLIENT, "message").attr("id", n.to_string()))
+            }
+            Sched::Expect(n) => m.expect_send(now, now + Duration::from_millis(n)),
+            Sched::ExpectNone => m.expect_none(),
+        }
+        m.handle_timeout(now);
+        emit(&mut m, now, &mut wire)?;
+        if m.state() == BoshState::Closed {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn no_request_overtakes_a_young_one_and_expectations_always_end() {
+    with_deadline(Duration::from_secs(120), || {
+        let mut runner = TestRunner::new(config());
+        let strategy = prop::collection::vec(sched(), 0..80);
+        if let Err(e) = runner.run(&strategy, schedule) {
+            panic!("{e}");
+        }
+    });
+}

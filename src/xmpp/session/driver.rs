@@ -16,6 +16,7 @@ use super::super::reconnect::{Decision, ReconnectPolicy};
 use super::super::stanza::{self, IqType, StanzaError};
 use super::super::stream::{StreamError, StreamEvent, XmppStream};
 use super::super::xml::{Element, Rejected};
+use super::expect::Expected;
 use super::{
     CLOSE_GRACE, ClientConfig, ClientEvent, Command, IqError, Link, MAX_RESPONSE_BYTES, Shared,
 };
@@ -161,11 +162,44 @@ impl Driver {
             mpsc::unbounded_channel::<(Rid, Result<String, HttpFailure>)>();
         let mut closing_since: Option<Instant> = None;
         let mut own_jid: Option<Jid> = None;
+        // Answers and follow-ups the application owes: the empty poll waits for them.
+        let mut expected = Expected::default();
         loop {
             let now = Instant::now().into_std();
             // Deadlines that passed (e.g. a stall) act before anything is sent,
             // so the shortcut below can never spin on an expired deadline.
             m.handle_timeout(now);
+            // Events before requests: an answer queued by dispatch rides in
+            // the next request, and an expected one keeps the poll back.
+            while let Some(ev) = m.poll_event() {
+                match ev {
+                    StreamEvent::Online { jid, sid } => {
+                        info!(%jid, %sid, "xmpp session online");
+                        let reconnected = own.is_some();
+                        policy.online(std::time::Instant::now());
+                        *own = Some(jid.clone());
+                        own_jid = Some(jid.clone());
+                        self.shared.link.send_replace(Link::Online(jid.clone()));
+                        self.emit(ClientEvent::Online { jid, reconnected });
+                    }
+                    StreamEvent::Stanza(el) => {
+                        self.dispatch(&mut m, &mut expected, now, el, own_jid.as_ref())
+                    }
+                    StreamEvent::Rejected(r) => self.rejected(&mut m, &r, own_jid.as_ref()),
+                    StreamEvent::Ended(Ok(())) => return SessionEnd::Shutdown,
+                    StreamEvent::Ended(Err(e)) => {
+                        return if closing_since.is_some() {
+                            SessionEnd::Shutdown
+                        } else {
+                            SessionEnd::Lost(e)
+                        };
+                    }
+                }
+            }
+            match expected.until(now) {
+                Some(until) => m.expect_send(now, until),
+                None => m.expect_none(),
+            }
             while let Some(req) = m.poll_request(now) {
                 self.shared
                     .stats
@@ -180,30 +214,8 @@ impl Driver {
                     let _ = tx.send((rid, res));
                 });
             }
-            while let Some(ev) = m.poll_event() {
-                match ev {
-                    StreamEvent::Online { jid, sid } => {
-                        info!(%jid, %sid, "xmpp session online");
-                        let reconnected = own.is_some();
-                        policy.online(std::time::Instant::now());
-                        *own = Some(jid.clone());
-                        own_jid = Some(jid.clone());
-                        self.shared.link.send_replace(Link::Online(jid.clone()));
-                        self.emit(ClientEvent::Online { jid, reconnected });
-                    }
-                    StreamEvent::Stanza(el) => self.dispatch(&mut m, el, own_jid.as_ref()),
-                    StreamEvent::Rejected(r) => self.rejected(&mut m, &r, own_jid.as_ref()),
-                    StreamEvent::Ended(Ok(())) => return SessionEnd::Shutdown,
-                    StreamEvent::Ended(Err(e)) => {
-                        return if closing_since.is_some() {
-                            SessionEnd::Shutdown
-                        } else {
-                            SessionEnd::Lost(e)
-                        };
-                    }
-                }
-            }
-            // Replies queued by dispatch (e.g. ping) go out before we sleep.
+            // Something fell due while we worked (e.g. the send gap passed):
+            // go round again rather than sleep past it.
             if m.poll_timeout()
                 .is_some_and(|t| t <= Instant::now().into_std())
             {
@@ -229,6 +241,7 @@ impl Driver {
                             Some(Command::Send(el)) => {
                                 if m.is_online() && closing_since.is_none() {
                                     m.send(&el);
+                                    expected.sent(&el);
                                 } else {
                                     self.refuse(&el);
                                 }
@@ -290,7 +303,14 @@ impl Driver {
         }
     }
 
-    fn dispatch(&self, m: &mut XmppStream, el: Element, own: Option<&Jid>) {
+    fn dispatch(
+        &self,
+        m: &mut XmppStream,
+        expected: &mut Expected,
+        now: std::time::Instant,
+        el: Element,
+        own: Option<&Jid>,
+    ) {
         match IqType::of(&el) {
             Some(kind @ (IqType::Result | IqType::Error)) => {
                 let Some(id) = el.get_attr("id") else { return };
@@ -305,6 +325,8 @@ impl Driver {
                     return;
                 }
                 drop(pending);
+                // Its caller (e.g. the replication sender) is likely to send next.
+                expected.answered(now);
                 let res = if kind == IqType::Result {
                     Ok(el)
                 } else {
@@ -317,10 +339,13 @@ impl Driver {
             }
             Some(IqType::Get | IqType::Set) => {
                 // Requests (XEP-0199 ping included) are the application's: `smartserver::dispatch`.
+                expected.delivered(now, &el);
                 if let Err(mpsc::error::SendError(ClientEvent::Stanza(el))) =
                     self.ev_tx.send(ClientEvent::Stanza(el))
                 {
-                    m.send(&stanza::iq_error(&el, &StanzaError::service_unavailable()));
+                    let refusal = stanza::iq_error(&el, &StanzaError::service_unavailable());
+                    m.send(&refusal);
+                    expected.sent(&refusal);
                 }
             }
             None => {
