@@ -13,6 +13,8 @@
 # Environment (optional):
 #   TEST_THREADS   value for --test-threads (default 3)
 #   SKIP_SERVER_INSTALL=1   do not run install-servers.sh
+#   WB_SIM_SECS    time budget of the replication simulation's random seeds (default 60)
+#   PROPTEST_CASES cases per property test (default 256)
 set -euo pipefail
 
 die() { echo "test.sh: ERROR: $*" >&2; exit 1; }
@@ -42,6 +44,9 @@ if ! command -v cargo >/dev/null && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo"
     PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"; export PATH
 fi
 command -v cargo >/dev/null || die "cargo not found on PATH (install Rust, e.g. via rustup)"
+
+# The deterministic replication simulation runs as many seeds as fit in this budget.
+export WB_SIM_SECS=${WB_SIM_SECS:-60}
 
 log "running in $ROOT: cargo test --locked --all-targets -- --test-threads=$THREADS $*"
 rc=0
