@@ -16,8 +16,9 @@ use crate::datapoints::snvt::RAW_HEX_LON_FORMAT;
 use crate::datapoints::{ChangeEvent, Datapoint, DpValue, UpdateSource};
 use crate::store::QueuedWrite;
 
-/// Connections checked per hold of the `conns` lock during a resync.
-const RESYNC_CHUNK: usize = 256;
+/// Connections handled per hold of the `conns` lock (resync, due deadlines), so that local
+/// writes (the observer) go on meanwhile.
+const CHUNK: usize = 256;
 
 /// The send policies of all connections, and their deadlines for the policy task.
 #[derive(Default)]
@@ -166,36 +167,44 @@ impl Replicator {
     /// Enqueues what the deadlines passed at `now` call for; whether anything was enqueued.
     fn handle_timers(&self, now: Instant) -> bool {
         let set = self.bindings();
-        let mut conns = lock(&self.inner.conns);
-        let Conns {
-            by_key,
-            timers,
-            index,
-        } = &mut *conns;
-        let index = index.of(&set);
         let mut sent = false;
-        while let Some(key) = timers.poll_due(now) {
-            let Some(c) = index.connection(&set, &key) else {
-                // Removed by a reload: its held update goes with it (it was never queued).
-                by_key.remove(&key);
-                continue;
-            };
-            let Some(st) = by_key.get_mut(&key) else {
-                continue;
-            };
-            while let Some(fire) = st.handle_timeout(now) {
-                let ev = fire.event();
-                match self.enqueue(c, &set, ev) {
-                    Ok(()) => {
-                        st.sent(now, ev);
-                        sent = true;
+        loop {
+            let mut conns = lock(&self.inner.conns);
+            let Conns {
+                by_key,
+                timers,
+                index,
+            } = &mut *conns;
+            let index = index.of(&set);
+            let mut done = 0;
+            while done < CHUNK
+                && let Some(key) = timers.poll_due(now)
+            {
+                done += 1;
+                let Some(c) = index.connection(&set, &key) else {
+                    // Removed by a reload: its held update goes with it (it was never queued).
+                    by_key.remove(&key);
+                    continue;
+                };
+                let Some(st) = by_key.get_mut(&key) else {
+                    continue;
+                };
+                while let Some(fire) = st.handle_timeout(now) {
+                    let ev = fire.event();
+                    match self.enqueue(c, &set, ev) {
+                        Ok(()) => {
+                            st.sent(now, ev);
+                            sent = true;
+                        }
+                        Err(e) => warn!(connection = %key, error = %e, "timed send not enqueued"),
                     }
-                    Err(e) => warn!(connection = %key, error = %e, "timed send not enqueued"),
                 }
+                timers.set(&key, st.poll_timeout());
             }
-            timers.set(&key, st.poll_timeout());
+            if done < CHUNK {
+                return sent;
+            }
         }
-        sent
     }
 
     /// Puts one write for `c` into its host's queue (no flush: the caller commits).
@@ -272,7 +281,7 @@ impl Replicator {
         let mut wake = false;
         // `conns` is taken per chunk, so that local writes (the observer) go on meanwhile; each
         // connection is checked and enqueued under it, which is all the observer needs.
-        for chunk in set.connections.chunks(RESYNC_CHUNK) {
+        for chunk in set.connections.chunks(CHUNK) {
             let now = Instant::now();
             let mut conns = lock(&self.inner.conns);
             let Conns { by_key, timers, .. } = &mut *conns;

@@ -207,16 +207,17 @@ impl ConnPolicy {
 
     /// Deadlines that passed at `now`: one send to make, if any. Call again until `None`.
     pub fn handle_timeout(&mut self, now: Instant) -> Option<Fire> {
-        if self.deferred.is_some() && self.deferred_deadline() <= now {
-            if let Some(ev) = self.deferred.take()
-                && is_change(
-                    self.settings.send_on_delta,
-                    self.last_enqueued.as_ref(),
-                    &ev.value,
-                )
-            {
-                return Some(Fire::Deferred(ev));
-            }
+        // (A held update that is no change any more is dropped.)
+        if self.deferred.is_some()
+            && self.deferred_deadline() <= now
+            && let Some(ev) = self.deferred.take()
+            && is_change(
+                self.settings.send_on_delta,
+                self.last_enqueued.as_ref(),
+                &ev.value,
+            )
+        {
+            return Some(Fire::Deferred(ev));
         }
         if self.heartbeat_deadline().is_some_and(|at| at <= now) {
             // Moves the deadline even if the enqueue fails (no busy loop on a failing store).
@@ -236,8 +237,10 @@ impl ConnPolicy {
     }
 
     fn heartbeat_deadline(&self) -> Option<Instant> {
+        // Why the filter: a zero period (refused by the bindings) would be due forever.
         self.settings
             .max_send_time
+            .filter(|max| !max.is_zero())
             .map(|max| self.quiet_since + max)
     }
 }

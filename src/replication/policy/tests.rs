@@ -459,3 +459,11 @@ fn one_timer_drives_many_heartbeats_each_on_time() {
         assert_eq!(at, want, "connection {i}");
     }
 }
+
+#[test]
+fn a_zero_heartbeat_is_never_due() {
+    let mut s = Sim::new(settings(None, None, Some(0)), None);
+    s.update(0, 1.0);
+    assert_eq!(s.p.poll_timeout(), None);
+    assert_eq!(s.p.handle_timeout(s.at(1000)), None);
+}
