@@ -130,16 +130,26 @@ impl Replicator {
     ) -> Option<&'a mut ConnPolicy> {
         // Why not `entry`: it would clone the key on every update.
         if !by_key.contains_key(&c.key) {
-            let p = ConnPolicy::new(now, Settings::from(c), self.persisted_last(c));
+            let (last, quiet_for) = match self.persisted_last(c) {
+                Some((value, at)) => {
+                    // A timestamp ahead of the clock: as if just sent.
+                    let ago = SystemTime::now().duration_since(at).unwrap_or_default();
+                    (Some(value), Some(ago))
+                }
+                None => (None, None),
+            };
+            let p = ConnPolicy::new(now, Settings::from(c), last, quiet_for);
             by_key.insert(c.key.clone(), p);
         }
         by_key.get_mut(&c.key)
     }
 
-    fn persisted_last(&self, c: &Connection) -> Option<DpValue> {
+    /// The value last enqueued for `c` (by any run) and when.
+    fn persisted_last(&self, c: &Connection) -> Option<(DpValue, SystemTime)> {
         let rec = self.inner.store.connection(&c.key).ok()??;
-        let (text, _) = rec.last_enqueued?;
-        self.inner.types.get(&c.source)?.parse(&text).ok()
+        let (text, at) = rec.last_enqueued?;
+        let value = self.inner.types.get(&c.source)?.parse(&text).ok()?;
+        Some((value, at))
     }
 
     /// The policy task: sleeps until the earliest deadline of any connection (a held update,

@@ -99,8 +99,11 @@ pub struct ConnPolicy {
     last_enqueued: Option<DpValue>,
     /// The last send of this run: the throttle's base; `Some` also means "in step".
     last_sent_at: Option<Instant>,
-    /// The heartbeat's base: the last send, heartbeat attempt, or the policy's creation.
-    quiet_since: Instant,
+    /// The heartbeat's base: the last send or heartbeat attempt (of this run or, by the
+    /// store's timestamp, an earlier one); `None`: longer ago than the clock reaches back.
+    quiet_since: Option<Instant>,
+    /// When the policy was created: a heartbeat already overdue then is due at once.
+    created: Instant,
     /// The newest update held by the throttle.
     deferred: Option<ChangeEvent>,
     /// The source's newest update, kept only while a heartbeat is configured (it re-sends it).
@@ -109,13 +112,20 @@ pub struct ConnPolicy {
 
 impl ConnPolicy {
     /// A connection seen first at `now`, whose last enqueued value (from the store) is
-    /// `last_enqueued`. Its heartbeat clock starts at `now`.
-    pub fn new(now: Instant, settings: Settings, last_enqueued: Option<DpValue>) -> Self {
+    /// `last_enqueued`, enqueued `quiet_for` ago (the heartbeat counts from then; from `now`
+    /// when unknown), so that a restart neither skips nor repeats a heartbeat.
+    pub fn new(
+        now: Instant,
+        settings: Settings,
+        last_enqueued: Option<DpValue>,
+        quiet_for: Option<Duration>,
+    ) -> Self {
         ConnPolicy {
             settings,
             last_enqueued,
             last_sent_at: None,
-            quiet_since: now,
+            quiet_since: quiet_for.map_or(Some(now), |d| now.checked_sub(d)),
+            created: now,
             deferred: None,
             latest: None,
         }
@@ -188,7 +198,7 @@ impl ConnPolicy {
     pub fn sent(&mut self, now: Instant, ev: &ChangeEvent) {
         self.last_enqueued = Some(ev.value.clone());
         self.last_sent_at = Some(now);
-        self.quiet_since = now;
+        self.quiet_since = Some(now);
         if self.settings.max_send_time.is_some() {
             self.latest = Some(ev.clone());
         }
@@ -221,7 +231,7 @@ impl ConnPolicy {
         }
         if self.heartbeat_deadline().is_some_and(|at| at <= now) {
             // Moves the deadline even if the enqueue fails (no busy loop on a failing store).
-            self.quiet_since = now;
+            self.quiet_since = Some(now);
             return self.latest.clone().map(Fire::Heartbeat);
         }
         None
@@ -232,7 +242,7 @@ impl ConnPolicy {
     fn deferred_deadline(&self) -> Instant {
         match (self.settings.min_send_time, self.last_sent_at) {
             (Some(min), Some(at)) => at + min,
-            (_, at) => at.unwrap_or(self.quiet_since),
+            (_, at) => at.unwrap_or(self.created),
         }
     }
 
@@ -241,7 +251,7 @@ impl ConnPolicy {
         self.settings
             .max_send_time
             .filter(|max| !max.is_zero())
-            .map(|max| self.quiet_since + max)
+            .map(|max| self.quiet_since.map_or(self.created, |t| t + max))
     }
 }
 

@@ -56,7 +56,7 @@ impl Sim {
         Sim {
             t0,
             now: t0,
-            p: ConnPolicy::new(t0, s, last.map(n)),
+            p: ConnPolicy::new(t0, s, last.map(n), None),
             sent: Vec::new(),
         }
     }
@@ -383,7 +383,7 @@ fn reload_changing_the_delta_applies_to_the_next_update() {
 
 #[test]
 fn resync_sends_only_what_is_not_in_step() {
-    let fresh = |last| ConnPolicy::new(Instant::now(), Settings::default(), last);
+    let fresh = |last| ConnPolicy::new(Instant::now(), Settings::default(), last, None);
     assert!(
         fresh(None).handle_resync(&ev(1.0)),
         "a new connection starts in step"
@@ -433,7 +433,7 @@ fn one_timer_drives_many_heartbeats_each_on_time() {
     let mut conns: Vec<ConnPolicy> = periods
         .iter()
         .map(|&p| {
-            let mut c = ConnPolicy::new(t0, settings(None, None, Some(p)), None);
+            let mut c = ConnPolicy::new(t0, settings(None, None, Some(p)), None, None);
             c.sent(t0, &ev(1.0));
             c
         })
@@ -466,4 +466,21 @@ fn a_zero_heartbeat_is_never_due() {
     s.update(0, 1.0);
     assert_eq!(s.p.poll_timeout(), None);
     assert_eq!(s.p.handle_timeout(s.at(1000)), None);
+}
+
+#[test]
+fn after_a_restart_the_heartbeat_counts_from_the_last_send_of_the_earlier_run() {
+    let t0 = Instant::now() + Duration::from_secs(3600);
+    let beat = settings(None, None, Some(5000));
+    let p = ConnPolicy::new(t0, beat, Some(n(1.0)), Some(ms(2000)));
+    assert_eq!(p.poll_timeout(), Some(t0 + ms(3000)), "the remaining 3 s");
+    let p = ConnPolicy::new(t0, beat, Some(n(1.0)), Some(ms(9000)));
+    assert_eq!(
+        p.poll_timeout(),
+        Some(t0 - ms(4000)),
+        "overdue: due at once"
+    );
+    // Down for longer than the monotonic clock reaches back (e.g. a reboot): due at once.
+    let p = ConnPolicy::new(t0, beat, Some(n(1.0)), Some(Duration::MAX));
+    assert_eq!(p.poll_timeout(), Some(t0));
 }
