@@ -154,19 +154,34 @@ impl ConnPolicy {
 
     /// An update of the source at `now`.
     pub fn handle_update(&mut self, now: Instant, ev: &ChangeEvent) -> Decision {
-        if self.settings.max_send_time.is_some() {
-            self.latest = Some(ev.clone());
+        let decision = self.decide(now, ev);
+        match decision {
+            // Nothing changes until `sent`: an update whose enqueue fails is refused, so the
+            // held update (the source's value then) and the heartbeat's value must stay.
+            Decision::Send => {}
+            Decision::Skip => {
+                // The newest wins: back within the delta of the value last sent, a held
+                // update past its deadline is superseded.
+                self.deferred = None;
+                self.remember(ev);
+            }
+            Decision::Defer(_) => {
+                self.deferred = Some(ev.clone());
+                self.remember(ev);
+            }
         }
+        decision
+    }
+
+    fn decide(&self, now: Instant, ev: &ChangeEvent) -> Decision {
         // A throttle window is open: the newest update wins, whether or not it is a change
-        // (going back to the value last sent must cancel the held one).
-        // (Past the deadline the held update is superseded and this one goes the usual way.)
+        // (going back to the value last sent must cancel the held one). Past its deadline
+        // (the timer is late) the held update is superseded and this one goes the usual way.
         if self.deferred.is_some() {
             let at = self.deferred_deadline();
             if now < at {
-                self.deferred = Some(ev.clone());
                 return Decision::Defer(at);
             }
-            self.deferred = None;
         }
         if !is_change(
             self.settings.send_on_delta,
@@ -176,11 +191,15 @@ impl ConnPolicy {
             return Decision::Skip;
         }
         match (self.settings.min_send_time, self.last_sent_at) {
-            (Some(min), Some(at)) if now < at + min => {
-                self.deferred = Some(ev.clone());
-                Decision::Defer(at + min)
-            }
+            (Some(min), Some(at)) if now < at + min => Decision::Defer(at + min),
             _ => Decision::Send,
+        }
+    }
+
+    /// Keeps the source's newest value for the heartbeat, if there is one.
+    fn remember(&mut self, ev: &ChangeEvent) {
+        if self.settings.max_send_time.is_some() {
+            self.latest = Some(ev.clone());
         }
     }
 
@@ -199,9 +218,9 @@ impl ConnPolicy {
         self.last_enqueued = Some(ev.value.clone());
         self.last_sent_at = Some(now);
         self.quiet_since = Some(now);
-        if self.settings.max_send_time.is_some() {
-            self.latest = Some(ev.clone());
-        }
+        // What was sent is the source's newest value: any held update is superseded.
+        self.deferred = None;
+        self.remember(ev);
     }
 
     /// The next deadline: the held update's, or the heartbeat's.

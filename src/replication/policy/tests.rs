@@ -484,3 +484,21 @@ fn after_a_restart_the_heartbeat_counts_from_the_last_send_of_the_earlier_run() 
     let p = ConnPolicy::new(t0, beat, Some(n(1.0)), Some(Duration::MAX));
     assert_eq!(p.poll_timeout(), Some(t0));
 }
+
+#[test]
+fn a_refused_update_leaves_the_held_value_and_the_heartbeat_value() {
+    let mut s = Sim::new(settings(None, Some(1000), Some(5000)), None);
+    s.update(0, 1.0);
+    s.update(100, 2.0);
+    // The timer is late and the enqueue of the next update fails: the table refuses 3.0, so
+    // 2.0 is still the source's value and must still go out.
+    let late = s.at(1200);
+    assert_eq!(s.p.handle_update(late, &ev(3.0)), Decision::Send);
+    assert!(s.p.poll_timeout().is_some_and(|d| d <= late));
+    assert_eq!(s.p.handle_timeout(late), Some(Fire::Deferred(ev(2.0))));
+    s.p.sent(late, &ev(2.0));
+    assert_eq!(
+        s.p.handle_timeout(s.at(6200)),
+        Some(Fire::Heartbeat(ev(2.0)))
+    );
+}
