@@ -19,6 +19,6 @@ pub use clock::RTC_NAME;
 pub use snvt::{DpType, DpValue, ValueError};
 pub use status::PointStatus;
 pub use table::{
-    ChangeEvent, Datapoint, DatapointConfig, Direction, Table, TableError, UpdateSource,
-    WriteFault, WriteOutcome, WriteRequest,
+    ChangeEvent, Datapoint, DatapointConfig, Direction, ObserverError, Table, TableError,
+    UpdateSource, WriteFault, WriteOutcome, WriteRequest,
 };

@@ -277,7 +277,10 @@ pub struct ChangeEvent {
 }
 
 /// A synchronous observer of updates (see [`Table::set_observer`]).
-pub type Observer = Box<dyn Fn(&ChangeEvent) -> Result<(), String> + Send + Sync>;
+pub type Observer = Box<dyn Fn(&ChangeEvent) -> Result<(), ObserverError> + Send + Sync>;
+
+/// Why an observer refused an update (the observer's own error type, e.g. replication's).
+pub type ObserverError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Opening, loading or flushing the table failed.
 #[derive(Debug, thiserror::Error)]
@@ -640,8 +643,15 @@ impl Table {
             return Ok(());
         };
         observer(event).map_err(|e| {
-            warn!(name = %event.name, error = %e, "update refused by observer; datapoint unchanged");
-            WriteFault::command_failed(&event.name, format!("update not recorded: {e}"))
+            // Why: the fault message is all the writer sees, so it names the causes too.
+            let mut text = e.to_string();
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                text = format!("{text}: {c}");
+                cause = c.source();
+            }
+            warn!(name = %event.name, error = %text, "update refused by observer; datapoint unchanged");
+            WriteFault::command_failed(&event.name, format!("update not recorded: {text}"))
         })
     }
 

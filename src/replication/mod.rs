@@ -10,6 +10,8 @@
 //! highest it applied, so a later batch must never be applied before an earlier one that was
 //! lost (e.g. across the receiver's session restart).
 
+mod enqueue;
+mod error;
 pub mod losses;
 pub mod policy;
 mod sender;
@@ -19,21 +21,17 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, info_span};
 
-/// Connections checked per hold of the `conns` lock during a resync.
-const RESYNC_CHUNK: usize = 256;
-
-use crate::bindings::{BindingSet, Connection, Delivery, Format};
-use crate::datapoints::snvt::RAW_HEX_LON_FORMAT;
-use crate::datapoints::{ChangeEvent, Datapoint, DpType, DpValue, Table, UpdateSource};
-use crate::store::{QueuedWrite, Store};
+use crate::bindings::BindingSet;
+use crate::datapoints::{DpType, ObserverError, Table};
+use crate::store::Store;
 use crate::xmpp::session::Client;
 
-use policy::Decision;
+use enqueue::Conns;
+pub use error::ReplicationError;
 pub use sender::DeliveryError;
 
 /// The queue name of internal connections (targets on this agent); not a valid host alias
@@ -82,14 +80,6 @@ impl Latency {
     }
 }
 
-#[derive(Debug, Default)]
-struct ConnState {
-    last_enqueued: Option<DpValue>,
-    last_sent_at: Option<Instant>,
-    /// A change held back by the throttle; the newest wins.
-    deferred: Option<ChangeEvent>,
-}
-
 struct HostRuntime {
     work: Arc<Notify>,
     retry_now: Arc<Notify>,
@@ -106,7 +96,9 @@ struct Inner {
     unique_id: Option<String>,
     bindings: RwLock<Arc<BindingSet>>,
     /// Serialises enqueue decisions (observer, throttle timers, heartbeats).
-    conns: Mutex<HashMap<String, ConnState>>,
+    conns: Mutex<Conns>,
+    /// Wakes the policy task when a deadline earlier than the one it sleeps for was set.
+    policy_wake: Notify,
     hosts: Mutex<HashMap<String, HostRuntime>>,
     latency: Mutex<Latency>,
     client: RwLock<Option<Arc<Client>>>,
@@ -145,7 +137,8 @@ impl Replicator {
                 table: table.clone(),
                 unique_id,
                 bindings: RwLock::new(Arc::new(bindings)),
-                conns: Mutex::new(HashMap::new()),
+                conns: Mutex::new(Conns::default()),
+                policy_wake: Notify::new(),
                 hosts: Mutex::new(HashMap::new()),
                 latency: Mutex::new(Latency::default()),
                 client: RwLock::new(None),
@@ -154,7 +147,9 @@ impl Replicator {
         };
         let weak = Arc::downgrade(&r.inner);
         table.set_observer(Box::new(move |ev| match weak.upgrade() {
-            Some(inner) => Replicator { inner }.on_update(ev),
+            Some(inner) => Replicator { inner }
+                .on_update(ev)
+                .map_err(ObserverError::from),
             None => Ok(()),
         }));
         r
@@ -207,7 +202,7 @@ impl Replicator {
         self.ensure_senders();
         self.resync();
         let me = self.clone();
-        tokio::spawn(async move { me.heartbeats().await });
+        tokio::spawn(async move { me.policy_timers().await });
     }
 
     /// Swaps in a new, validated binding set; new connections start in step (SPEC §4).
@@ -253,219 +248,6 @@ impl Replicator {
         }
     }
 
-    /// The table observer: enqueue for every connection of this source (under the table lock).
-    fn on_update(&self, ev: &ChangeEvent) -> Result<(), String> {
-        let set = self.bindings();
-        let now = Instant::now();
-        let mut conns = lock(&self.inner.conns);
-        for c in set.connections.iter().filter(|c| c.source == ev.name) {
-            let st = conns.entry(c.key.clone()).or_default();
-            if st.last_enqueued.is_none() {
-                st.last_enqueued = self.persisted_last(c);
-            }
-            match policy::decide(
-                c.send_on_delta,
-                c.min_send_time,
-                st.last_enqueued.as_ref(),
-                st.last_sent_at,
-                &ev.value,
-                now,
-            ) {
-                Decision::Skip => {}
-                Decision::Send => {
-                    self.enqueue(c, &set, ev)?;
-                    st.last_enqueued = Some(ev.value.clone());
-                    st.last_sent_at = Some(now);
-                }
-                Decision::Defer(at) => {
-                    let first = st.deferred.is_none();
-                    st.deferred = Some(ev.clone());
-                    if first {
-                        self.schedule_deferred(c.key.clone(), at);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn persisted_last(&self, c: &Connection) -> Option<DpValue> {
-        let rec = self.inner.store.connection(&c.key).ok()??;
-        let (text, _) = rec.last_enqueued?;
-        self.inner.types.get(&c.source)?.parse(&text).ok()
-    }
-
-    fn schedule_deferred(&self, key: String, at: Instant) {
-        let me = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep_until(at.into()).await;
-            me.enqueue_deferred(&key);
-            // Make the deferred value durable on its own: nobody else is waiting to commit it.
-            if let Err(e) = me.inner.store.commit().await {
-                warn!(error = %e, "commit of a throttled update failed");
-            }
-        });
-    }
-
-    /// Enqueues the value a throttle held back, if it is still a change.
-    fn enqueue_deferred(&self, key: &str) {
-        let set = self.bindings();
-        let Some(c) = set.connections.iter().find(|c| c.key == key) else {
-            return;
-        };
-        let mut conns = lock(&self.inner.conns);
-        let Some(st) = conns.get_mut(key) else {
-            return;
-        };
-        let Some(ev) = st.deferred.take() else {
-            return;
-        };
-        if !policy::is_change(c.send_on_delta, st.last_enqueued.as_ref(), &ev.value) {
-            return;
-        }
-        match self.enqueue(c, &set, &ev) {
-            Ok(()) => {
-                st.last_enqueued = Some(ev.value.clone());
-                st.last_sent_at = Some(Instant::now());
-            }
-            Err(e) => warn!(connection = %key, error = %e, "throttled update not enqueued"),
-        }
-    }
-
-    /// Puts one write for `c` into its host's queue (no flush: the caller commits).
-    fn enqueue(&self, c: &Connection, set: &BindingSet, ev: &ChangeEvent) -> Result<(), String> {
-        let queue = queue_name(c);
-        let raw = c
-            .host
-            .as_ref()
-            .and_then(|h| set.hosts.get(h))
-            .is_some_and(|h| h.format == Format::Raw);
-        let dp_type = self
-            .inner
-            .types
-            .get(&c.source)
-            .ok_or_else(|| format!("source {} is not a datapoint", c.source))?;
-        let (value, lon_format) = if raw {
-            let bytes = dp_type.encode(&ev.value).map_err(|e| e.to_string())?;
-            (hex(&bytes), RAW_HEX_LON_FORMAT.to_owned())
-        } else {
-            (ev.text.clone(), dp_type.lon_format())
-        };
-        let w = QueuedWrite {
-            connection: c.key.clone(),
-            target: c.target.clone(),
-            value,
-            lon_format: Some(lon_format),
-            priority: c.priority,
-            enqueued_at: SystemTime::now(),
-        };
-        self.inner
-            .store
-            .enqueue(queue, &w, c.delivery == Delivery::Latest)
-            .map_err(|e| format!("cannot queue the write for {queue}: {e}"))?;
-        if let Some(h) = lock(&self.inner.hosts).get(queue) {
-            h.work.notify_one();
-        }
-        Ok(())
-    }
-
-    /// Enqueues the current source value of every connection whose last enqueued value differs
-    /// from it (new connections, or changes held back when the agent stopped).
-    fn resync(&self) {
-        let set = self.bindings();
-        // Read the table before taking `conns`: the observer takes them in the other order.
-        let points = self.snapshot();
-        let mut brought = 0usize;
-        // `conns` is taken per chunk, so that local writes (the observer) go on meanwhile; each
-        // connection is checked and enqueued under it, which is all the observer needs.
-        for chunk in set.connections.chunks(RESYNC_CHUNK) {
-            let mut conns = lock(&self.inner.conns);
-            for c in chunk {
-                let Some(dp) = points.get(&c.source) else {
-                    continue;
-                };
-                let st = conns.entry(c.key.clone()).or_default();
-                // Sent during this run: the observer keeps it in step (and the snapshot may be
-                // older than what it sent).
-                if st.last_sent_at.is_some() {
-                    continue;
-                }
-                if st.last_enqueued.is_none() {
-                    st.last_enqueued = self.persisted_last(c);
-                }
-                if st.last_enqueued.as_ref() == Some(&dp.value) {
-                    continue;
-                }
-                let ev = current(dp, UpdateSource::Initial);
-                match self.enqueue(c, &set, &ev) {
-                    Ok(()) => {
-                        st.last_enqueued = Some(dp.value.clone());
-                        st.last_sent_at = Some(Instant::now());
-                        brought += 1;
-                        debug!(connection = %c.key, value = %ev.text, "connection brought in step");
-                    }
-                    Err(e) => {
-                        warn!(connection = %c.key, error = %e, "cannot bring connection in step");
-                    }
-                }
-            }
-        }
-        if brought > 0 {
-            info!(connections = brought, "connections brought in step");
-        }
-        let store = self.inner.store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.commit().await {
-                warn!(error = %e, "commit after resync failed");
-            }
-        });
-    }
-
-    fn snapshot(&self) -> HashMap<String, Datapoint> {
-        self.inner
-            .table
-            .list()
-            .into_iter()
-            .map(|d| (d.name.clone(), d))
-            .collect()
-    }
-
-    /// Re-sends the current value of connections with a `max_send_time` that sent nothing
-    /// for that long.
-    async fn heartbeats(&self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tick.tick().await;
-            let set = self.bindings();
-            let now = Instant::now();
-            let mut sent = false;
-            if set.connections.iter().any(|c| c.max_send_time.is_some()) {
-                let points = self.snapshot();
-                let mut conns = lock(&self.inner.conns);
-                for c in &set.connections {
-                    let Some(max) = c.max_send_time else { continue };
-                    let st = conns.entry(c.key.clone()).or_default();
-                    if st.last_sent_at.is_some_and(|t| now < t + max) {
-                        continue;
-                    }
-                    let Some(dp) = points.get(&c.source) else {
-                        continue;
-                    };
-                    let ev = current(dp, UpdateSource::Clock);
-                    if self.enqueue(c, &set, &ev).is_ok() {
-                        st.last_enqueued = Some(dp.value.clone());
-                        st.last_sent_at = Some(now);
-                        sent = true;
-                    }
-                }
-            }
-            if sent && let Err(e) = self.inner.store.commit().await {
-                warn!(error = %e, "commit of heartbeats failed");
-            }
-        }
-    }
-
     /// Starts a sender for every host of the set (and the internal queue) lacking one.
     fn ensure_senders(&self) {
         let set = self.bindings();
@@ -488,26 +270,4 @@ impl Replicator {
             tokio::spawn(async move { me.sender(name, work, retry_now).await }.instrument(span));
         }
     }
-}
-
-/// A datapoint's current value as an update, for sends not caused by a table write (a new
-/// connection starting in step, a heartbeat).
-fn current(dp: &Datapoint, source: UpdateSource) -> ChangeEvent {
-    ChangeEvent {
-        name: dp.name.clone(),
-        value: dp.value.clone(),
-        text: dp.text(),
-        priority: dp.priority,
-        point_status: dp.point_status,
-        at: dp.last_update,
-        source,
-    }
-}
-
-fn queue_name(c: &Connection) -> &str {
-    c.host.as_deref().unwrap_or(LOCAL_QUEUE)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
-use crate::datapoints::{DatapointConfig, Direction, WriteRequest};
+use crate::datapoints::{ChangeEvent, DatapointConfig, Direction, UpdateSource, WriteRequest};
 use crate::xmpp::jid::Jid;
 
 const SRC: &str = "Net/LON/src";
@@ -126,15 +126,32 @@ async fn throttle_sends_the_newest_value_after_min_send_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heartbeat_resends_the_current_value_after_max_send_time() {
-    let mut r = rig("max_send_time = \"1s\"\nsend_on_delta = 0");
+async fn throttle_drops_a_held_value_the_source_went_back_from() {
+    // Fails on the code before the pure policy: the held 1.0 was sent at the deadline although
+    // the source was back at 0.0, the value last sent.
+    let mut r = rig("min_send_time = \"1s\"");
+    assert_eq!(target_values(&mut r, "0.0").await, vec!["0.0"]);
+    write(&r.table, "1.0");
+    write(&r.table, "0.0");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    write(&r.table, "7.0");
+    assert_eq!(target_values(&mut r, "7.0").await, vec!["7.0"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_resends_the_current_value_every_max_send_time() {
+    // Fails on the code before the policy task: a 1 s scan sent the heartbeats up to 1 s late.
+    let mut r = rig("max_send_time = \"300ms\"");
     write(&r.table, "5.0");
     assert_eq!(target_values(&mut r, "5.0").await, vec!["0.0", "5.0"]);
-    let t0 = Instant::now();
     assert_eq!(target_values(&mut r, "5.0").await, vec!["5.0"]);
+    let t0 = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(target_values(&mut r, "5.0").await, vec!["5.0"]);
+    }
+    let three = t0.elapsed();
     assert!(
-        t0.elapsed() >= Duration::from_millis(500),
-        "{:?}",
-        t0.elapsed()
+        three >= Duration::from_millis(800) && three < Duration::from_millis(2000),
+        "three heartbeats of 300 ms took {three:?}"
     );
 }

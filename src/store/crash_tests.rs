@@ -49,7 +49,7 @@ impl Agent {
             forwarder
                 .enqueue(R, &w, false)
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(Into::into)
         }));
         Agent { db, store, table }
     }

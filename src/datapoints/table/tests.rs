@@ -680,7 +680,7 @@ fn observer_error_rejects_the_write_and_leaves_everything_unchanged() {
     let f = fixture();
     let mut rx = f.table.subscribe();
     f.table
-        .set_observer(Box::new(|_: &ChangeEvent| Err("queue full".to_owned())));
+        .set_observer(Box::new(|_: &ChangeEvent| Err("queue full".into())));
     let before = f.table.read(SWITCH_IN).unwrap();
     let fault = f
         .table
