@@ -172,9 +172,12 @@ mod tests {
     use super::*;
     use crate::soap::SoapFault;
     use crate::xmpp::stanza::{self, IqType};
+    use crate::xmpp::xml::Limits;
 
+    /// The iq result carrying `env`, as read off the wire.
     fn answer(env: Element) -> Element {
-        stanza::iq(IqType::Result, "wb1", None, Some(env))
+        let xml = stanza::iq(IqType::Result, "wb1", None, Some(env)).to_xml();
+        Element::parse(&xml, &Limits::default()).unwrap()
     }
 
     #[test]
