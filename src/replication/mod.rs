@@ -1,15 +1,18 @@
 //! Web connections at run time (SPEC §4, §6): every update of a source datapoint is put in
 //! the durable queue of each host it feeds, synchronously, before the update is acknowledged;
 //! one sender task per host drains its queue in order, in batches of up to 100 items and below
-//! the server's maximum stanza size (`sizing.rs`), one SOAP `Write` (with our `seq` header) in
-//! flight at a time. A head write that cannot be delivered (too large, or costing the session
-//! again and again: `losses.rs`) makes only its own queue stuck, shown by `state`, until
-//! `purge` drops it (SPEC §6.7).
+//! the server's maximum stanza size (`sizing.rs`), up to the host's `window` of SOAP `Write`s
+//! (with our `seq` header) in flight at once; the rules are the pure machine of `delivery.rs`,
+//! `sender.rs` is its tokio driver. A head write that cannot be delivered (too large, or
+//! costing the session again and again: `losses.rs`) makes only its own queue stuck, shown by
+//! `state`, until `purge` drops it (SPEC §6.7).
 //!
-//! One batch in flight per host is deliberate: a receiver skips any `seq` at or below the
-//! highest it applied, so a later batch must never be applied before an earlier one that was
-//! lost (e.g. across the receiver's session restart).
+//! Several batches in flight are safe only with the receiver's `prev` rule (SPEC §5): a
+//! receiver skips any `seq` at or below the highest it applied, so a later batch must never be
+//! applied before an earlier one that was lost (e.g. across the receiver's session restart).
 
+mod answer;
+pub mod delivery;
 mod enqueue;
 mod error;
 pub mod losses;
@@ -22,7 +25,7 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tracing::{Instrument, info_span};
 
 use crate::bindings::BindingSet;
@@ -30,9 +33,10 @@ use crate::datapoints::{DpType, ObserverError, Table};
 use crate::store::Store;
 use crate::xmpp::session::Client;
 
+pub use answer::DeliveryError;
 use enqueue::Conns;
 pub use error::ReplicationError;
-pub use sender::DeliveryError;
+use sender::HostEvent;
 
 /// The queue name of internal connections (targets on this agent); not a valid host alias
 /// in practice since it cannot be written as a TOML bare key.
@@ -81,8 +85,10 @@ impl Latency {
 }
 
 struct HostRuntime {
+    /// The queue grew.
     work: Arc<Notify>,
-    retry_now: Arc<Notify>,
+    /// Everything else its sender must know (`sender::HostEvent`).
+    events: mpsc::UnboundedSender<HostEvent>,
     status: HostStatus,
 }
 
@@ -218,9 +224,9 @@ impl Replicator {
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
             me.resync();
-            // Hosts that came back into the set may have waiting queues.
+            // Hosts may be gone, back (with waiting queues) or have new settings.
             for h in lock(&me.inner.hosts).values() {
-                h.retry_now.notify_one();
+                let _ = h.events.send(HostEvent::Reload);
             }
         });
     }
@@ -228,7 +234,7 @@ impl Replicator {
     /// Our XMPP session is (re-)established: retry every host at once (SPEC §6.4).
     pub fn on_session_online(&self) {
         for h in lock(&self.inner.hosts).values() {
-            h.retry_now.notify_one();
+            let _ = h.events.send(HostEvent::SessionUp);
         }
     }
 
@@ -241,9 +247,7 @@ impl Replicator {
                 && let Some(h) = hosts.get_mut(name)
             {
                 h.status.presence = Some(available);
-                if available {
-                    h.retry_now.notify_one();
-                }
+                let _ = h.events.send(HostEvent::Presence(available));
             }
         }
     }
@@ -258,16 +262,17 @@ impl Replicator {
             if hosts.contains_key(&name) {
                 continue;
             }
+            let (events, rx) = mpsc::unbounded_channel();
             let rt = HostRuntime {
                 work: Arc::new(Notify::new()),
-                retry_now: Arc::new(Notify::new()),
+                events,
                 status: HostStatus::default(),
             };
-            let (work, retry_now) = (rt.work.clone(), rt.retry_now.clone());
+            let work = rt.work.clone();
             hosts.insert(name.clone(), rt);
             let me = self.clone();
             let span = info_span!("peer", host = %name);
-            tokio::spawn(async move { me.sender(name, work, retry_now).await }.instrument(span));
+            tokio::spawn(async move { me.sender(name, work, rx).await }.instrument(span));
         }
     }
 }
