@@ -13,6 +13,8 @@
 pub mod losses;
 pub mod policy;
 mod sender;
+#[cfg(test)]
+mod sim;
 pub mod sizing;
 #[cfg(test)]
 mod tests;

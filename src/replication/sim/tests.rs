@@ -1,0 +1,150 @@
+//! The seeded runs. `WB_SIM_SECS` sets the time budget of the random run (default 20 s),
+//! `WB_SIM_SEED=<n>` runs that seed alone.
+
+use std::time::{Duration, Instant};
+
+use super::{Failure, Mutations, Stats, run};
+
+/// Seeds run whatever the budget.
+const MIN_SEEDS: u64 = 200;
+
+fn budget() -> Duration {
+    let secs = std::env::var("WB_SIM_SECS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(20.0);
+    Duration::from_secs_f64(secs.max(0.0))
+}
+
+fn only_seed() -> Option<u64> {
+    std::env::var("WB_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+}
+
+/// Runs seeds from `first` until `budget` is spent (and at least `min` of them); returns the
+/// first failure, the seeds run and the totals.
+fn sweep(first: u64, min: u64, budget: Duration, muts: Mutations) -> (Option<Failure>, u64, Stats) {
+    let start = Instant::now();
+    let mut total = Stats::default();
+    let mut n = 0;
+    while n < min || start.elapsed() < budget {
+        let seed = first + n;
+        n += 1;
+        match run(seed, muts) {
+            Ok(s) => {
+                total.steps += s.steps;
+                total.acknowledged += s.acknowledged;
+                total.crashes += s.crashes;
+                total.sends += s.sends;
+                total.gaps += s.gaps;
+                total.dead_letters += s.dead_letters;
+            }
+            Err(f) => return (Some(f), n, total),
+        }
+    }
+    (None, n, total)
+}
+
+#[test]
+fn random_schedules_keep_every_guarantee() {
+    if let Some(seed) = only_seed() {
+        if let Err(f) = run(seed, Mutations::default()) {
+            panic!("{f}");
+        }
+        return;
+    }
+    let start = Instant::now();
+    let (failure, n, t) = sweep(0, MIN_SEEDS, budget(), Mutations::default());
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "simulation: {n} seeds in {secs:.1} s ({:.0} seeds/s): {} acknowledged updates, {} crashes, {} batches, {} gaps, {} dead letters, {} steps",
+        n as f64 / secs,
+        t.acknowledged,
+        t.crashes,
+        t.sends,
+        t.gaps,
+        t.dead_letters,
+        t.steps
+    );
+    if let Some(f) = failure {
+        panic!("{f}");
+    }
+}
+
+/// The first seed (of at most 2000) on which the broken rule breaks an invariant.
+fn caught(muts: Mutations) -> Failure {
+    match sweep(0, 0, Duration::ZERO, muts) {
+        (Some(f), ..) => f,
+        _ => {
+            let (f, n, _) = sweep(1, 2000, Duration::ZERO, muts);
+            f.unwrap_or_else(|| panic!("{muts:?} survived {n} seeds"))
+        }
+    }
+}
+
+fn caught_within(muts: Mutations, seeds: u64) -> (Failure, u64) {
+    let (f, n, _) = sweep(0, seeds, Duration::ZERO, muts);
+    match f {
+        Some(f) => (f, n),
+        None => panic!("{muts:?} survived {n} seeds"),
+    }
+}
+
+#[test]
+fn the_simulation_catches_ack_before_commit() {
+    let (f, _) = caught_within(
+        Mutations {
+            ack_before_commit: true,
+            ..Mutations::default()
+        },
+        2000,
+    );
+    eprintln!("ack_before_commit caught: {f}");
+    assert!(
+        [
+            "settle_only_what_the_receiver_applied_durably",
+            "acknowledged_updates_are_applied"
+        ]
+        .contains(&f.invariant),
+        "{f}"
+    );
+}
+
+#[test]
+fn the_simulation_catches_forward_not_atomic() {
+    let (f, _) = caught_within(
+        Mutations {
+            forward_not_atomic: true,
+            ..Mutations::default()
+        },
+        2000,
+    );
+    eprintln!("forward_not_atomic caught: {f}");
+    assert_eq!(f.invariant, "applied_exactly_once", "{f}");
+}
+
+#[test]
+fn the_simulation_catches_apply_past_gap() {
+    let f = caught(Mutations {
+        apply_past_gap: true,
+        ..Mutations::default()
+    });
+    eprintln!("apply_past_gap caught: {f}");
+    assert!(
+        [
+            "acknowledged_updates_are_applied",
+            "applied_in_per_host_order",
+            "latest_never_goes_back"
+        ]
+        .contains(&f.invariant),
+        "{f}"
+    );
+}
+
+#[test]
+fn one_seed_replays_identically() {
+    let a = run(7, Mutations::default()).map(|s| (s.steps, s.sends, s.acknowledged));
+    let b = run(7, Mutations::default()).map(|s| (s.steps, s.sends, s.acknowledged));
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+}
