@@ -16,7 +16,7 @@ use super::position::LineIndex;
 use super::read::{io_reason, read_binding_file};
 use super::{
     BindingSet, Connection, Context, DEFAULT_PRIORITY, DEFAULT_RESOURCE, DEFAULT_RETRY_TIME,
-    Delivery, FileSummary, Format, Host, MAX_FILE_BYTES,
+    DEFAULT_WINDOW, Delivery, FileSummary, Format, Host, MAX_FILE_BYTES, MAX_WINDOW,
 };
 use crate::config::{ConfigError, ConfigErrors, Position, syntax_error};
 use crate::xmpp::jid::{Jid, MacId};
@@ -48,6 +48,7 @@ struct RawHost {
     retry_time: Option<Spanned<String>>,
     connection_timeout: Option<Spanned<String>>,
     format: Option<Spanned<String>>,
+    window: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -465,6 +466,21 @@ impl<'a> Validator<'a> {
             }),
         };
 
+        let window = match &raw.window {
+            None => Some(DEFAULT_WINDOW),
+            Some(w) => usize::try_from(*w.get_ref())
+                .ok()
+                .filter(|w| (1..=MAX_WINDOW).contains(w))
+                .or_else(|| {
+                    self.error(
+                        file,
+                        &w.span(),
+                        format!("host.window {} is outside 1..={MAX_WINDOW}", w.get_ref()),
+                    );
+                    None
+                }),
+        };
+
         let Some((name, origin)) = name else {
             return;
         };
@@ -475,6 +491,7 @@ impl<'a> Validator<'a> {
             retry_time,
             connection_timeout,
             format,
+            window,
         ) {
             (
                 Some(mac),
@@ -483,6 +500,7 @@ impl<'a> Validator<'a> {
                 Some(retry_time),
                 Some(connection_timeout),
                 Some(format),
+                Some(window),
             ) => match mac.jid(&domain, Some(&resource)) {
                 Ok(jid) => Some(Host {
                     name: name.clone(),
@@ -491,6 +509,7 @@ impl<'a> Validator<'a> {
                     retry_time,
                     connection_timeout,
                     format,
+                    window,
                     file: file.path.to_owned(),
                 }),
                 Err(e) => {

@@ -45,6 +45,10 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Default `retry_time` of a host (SPEC §4): wait this long before re-sending after a failure.
 pub const DEFAULT_RETRY_TIME: Duration = Duration::from_secs(120);
+/// Default `window` of a host (SPEC §5 "Several Writes in flight"): batches in flight at once.
+pub const DEFAULT_WINDOW: usize = 4;
+/// The largest `window` a host may set.
+pub const MAX_WINDOW: usize = 64;
 /// The SOAP timeout that applies when a host sets no `connection_timeout` (SPEC §4).
 pub const DEFAULT_SOAP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default `priority` of a connection (SPEC §4): the lowest LON priority.
@@ -88,6 +92,8 @@ pub struct Host {
     pub connection_timeout: Option<Duration>,
     /// How values are written to this host.
     pub format: Format,
+    /// `window`: Write batches in flight at once (1..=64, default 4).
+    pub window: usize,
     /// The binding file that defines this host.
     pub file: PathBuf,
     /// Whether the JID's bare part is this agent's own (see [`Host::is_local`]).

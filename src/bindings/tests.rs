@@ -102,6 +102,7 @@ fn spec_example_parses_into_the_full_model() {
         retry_time: Duration::from_secs(120),
         connection_timeout: Some(Duration::from_secs(30)),
         format: Format::Datapoint,
+        window: DEFAULT_WINDOW,
         file: file.clone(),
         local: false,
     };
@@ -149,6 +150,7 @@ fn absent_optional_keys_take_their_defaults() {
     assert_eq!(host.connection_timeout, None);
     assert_eq!(host.timeout(), Duration::from_secs(120));
     assert_eq!(host.format, Format::Datapoint);
+    assert_eq!(host.window, DEFAULT_WINDOW);
     let c = &set.connections[0];
     assert_eq!(c.priority, 255);
     assert_eq!(c.delivery, Delivery::EveryChange);
@@ -162,7 +164,7 @@ fn absent_optional_keys_take_their_defaults() {
 fn explicit_values_are_kept() {
     let src = format!(
         "[[host]]\nname = \"b\"\nmac_id = \"00-d0-71-02-1b-1c\"\ndomain = \"Example.COM\"\n\
-         resource = \"Box\"\nretry_time = \"5m\"\nformat = \"raw\"\n\
+         resource = \"Box\"\nretry_time = \"5m\"\nformat = \"raw\"\nwindow = 64\n\
          [[connection]]\nsource = \"{TEMP}\"\nhost = \"b\"\ntarget = \"t\"\npriority = 0\n\
          delivery = \"latest\"\nsend_on_delta = 2\nmin_send_time = \"0s\"\n"
     );
@@ -171,6 +173,7 @@ fn explicit_values_are_kept() {
     assert_eq!(host.jid.to_string(), "00-d0-71-02-1b-1c@example.com/Box");
     assert_eq!(host.retry_time, Duration::from_secs(300));
     assert_eq!(host.format, Format::Raw);
+    assert_eq!(host.window, 64);
     let c = &set.connections[0];
     assert_eq!(c.priority, 0);
     assert_eq!(c.delivery, Delivery::Latest);
@@ -357,7 +360,7 @@ fn unknown_keys_are_rejected_with_their_position() {
         errors(&[("a.toml", &format!("{HOST_B}mac = \"x\"\n"))]),
         format!(
             "{DIR}/a.toml:5:1: host: unknown field `mac`, expected one of `name`, `mac_id`, \
-             `domain`, `resource`, `retry_time`, `connection_timeout`, `format`"
+             `domain`, `resource`, `retry_time`, `connection_timeout`, `format`, `window`"
         )
     );
     assert_eq!(
@@ -434,6 +437,22 @@ fn bad_domain_resource_and_name_are_reported_at_the_value() {
              {DIR}/a.toml:5:12: host.resource \"\" is not a valid jid resource: it is empty"
         )
     );
+}
+
+#[test]
+fn a_window_outside_one_to_64_is_reported_at_the_value() {
+    for (w, col) in [("0", 10), ("65", 10), ("-1", 10)] {
+        let src = format!(
+            "{HOST_B}window = {w}\n\
+             [[connection]]\nsource = \"{DI1}\"\nhost = \"site-b\"\ntarget = \"t\"\n"
+        );
+        assert_eq!(
+            errors(&[("a.toml", &src)]),
+            format!("{DIR}/a.toml:5:{col}: host.window {w} is outside 1..=64")
+        );
+    }
+    let src = format!("{HOST_B}window = 1\n");
+    assert_eq!(parse(&[("a.toml", &src)]).hosts["site-b"].window, 1);
 }
 
 #[test]

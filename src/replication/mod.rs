@@ -10,6 +10,7 @@
 //! highest it applied, so a later batch must never be applied before an earlier one that was
 //! lost (e.g. across the receiver's session restart).
 
+pub mod delivery;
 pub mod losses;
 pub mod policy;
 mod sender;
