@@ -10,14 +10,13 @@
 mod check;
 mod net;
 mod node;
-pub(crate) mod standin;
 mod tests;
 mod world;
 
 use std::fmt;
 
-/// The machine under test (the stand-in until `delivery.rs` landed).
-pub(crate) use standin as delivery;
+/// The machine under test.
+use super::delivery;
 
 /// A small deterministic PRNG (splitmix64): one per run, seeded from the seed.
 pub struct Rng(u64);
