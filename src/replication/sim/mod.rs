@@ -8,6 +8,7 @@
 //! alone with `WB_SIM_SEED=<n>`.
 
 mod check;
+mod faults;
 mod net;
 mod node;
 mod tests;
@@ -23,7 +24,7 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5eed_0f_5111_u64)
+        Rng(seed ^ 0x5eed_0f51_11ab_u64)
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -93,6 +94,7 @@ pub struct Stats {
     pub sends: u64,
     pub gaps: u64,
     pub dead_letters: usize,
+    pub stuck: u64,
 }
 
 /// Runs one seeded schedule to the end and checks every guarantee.

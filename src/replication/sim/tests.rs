@@ -39,6 +39,7 @@ fn sweep(first: u64, min: u64, budget: Duration, muts: Mutations) -> (Option<Fai
                 total.sends += s.sends;
                 total.gaps += s.gaps;
                 total.dead_letters += s.dead_letters;
+                total.stuck += s.stuck;
             }
             Err(f) => return (Some(f), n, total),
         }
@@ -58,13 +59,14 @@ fn random_schedules_keep_every_guarantee() {
     let (failure, n, t) = sweep(0, MIN_SEEDS, budget(), Mutations::default());
     let secs = start.elapsed().as_secs_f64();
     eprintln!(
-        "simulation: {n} seeds in {secs:.1} s ({:.0} seeds/s): {} acknowledged updates, {} crashes, {} batches, {} gaps, {} dead letters, {} steps",
+        "simulation: {n} seeds in {secs:.1} s ({:.0} seeds/s): {} acknowledged updates, {} crashes, {} batches, {} gaps, {} dead letters, {} stuck, {} steps",
         n as f64 / secs,
         t.acknowledged,
         t.crashes,
         t.sends,
         t.gaps,
         t.dead_letters,
+        t.stuck,
         t.steps
     );
     if let Some(f) = failure {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::soap::Seq;
 
-use super::delivery::{Action, BatchId, DeliveryConfig, Fetched, HostDelivery, Outcome};
+use super::delivery::{Action, BatchId, DeliveryConfig, Fetched, HostDelivery, HostState, Outcome};
 use super::net::{Msg, Net, Payload};
 use super::node::{self, Answer, EVERY, LATEST, Store, Target, UNKNOWN};
 use super::{Failure, Mutations, Rng, Stats, check};
@@ -20,7 +20,7 @@ pub const NAMES: [&str; 3] = ["A", "B", "C"];
 /// Store epochs (kept across restarts: the stores are never recreated).
 pub const EPOCH: [u64; 3] = [11, 22, 33];
 /// Who sends to whom: A -> B, B -> C (B forwards what it applies from A).
-const PEER: [Option<usize>; 3] = [Some(B), Some(C), None];
+pub(super) const PEER: [Option<usize>; 3] = [Some(B), Some(C), None];
 const KNOWN: [Target; 3] = [EVERY[0], EVERY[1], LATEST];
 const TRACE: usize = 40;
 /// Virtual time allowed after healing for the queues to drain.
@@ -28,7 +28,7 @@ const DRAIN: Duration = Duration::from_secs(600);
 const MAX_STEPS: u64 = 400_000;
 
 #[derive(Debug)]
-enum Event {
+pub(super) enum Event {
     Deliver(Msg),
     Write,
     WriteCommit,
@@ -65,44 +65,49 @@ impl Ord for Timed {
 }
 
 /// One node's delivery machine for its peer, with the driver's bookkeeping.
-struct Link {
-    peer: usize,
-    machine: HostDelivery,
+pub(super) struct Link {
+    pub(super) peer: usize,
+    pub(super) machine: HostDelivery,
     /// Batches sent and not answered (nor failed by a session loss): id -> (first, last).
-    outstanding: BTreeMap<BatchId, (u64, u64)>,
+    pub(super) outstanding: BTreeMap<BatchId, (u64, u64)>,
+    /// Highest `upto` settled by this machine.
+    pub(super) settled: u64,
+    /// A reload changed the window since this machine started (the window check is off:
+    /// batches sent under a larger window may still be out).
+    pub(super) reloaded: bool,
 }
 
 pub struct Node {
     pub store: Store,
-    up: bool,
-    session: bool,
-    inc: u64,
-    link: Option<Link>,
+    pub(super) up: bool,
+    pub(super) session: bool,
+    pub(super) inc: u64,
+    pub(super) link: Option<Link>,
     /// The host's configuration on disk; survives crashes.
-    cfg: DeliveryConfig,
+    pub(super) cfg: DeliveryConfig,
     /// The host was removed by a reload (its queue stays).
-    removed: bool,
+    pub(super) removed: bool,
 }
 
 pub struct World {
-    seed: u64,
-    muts: Mutations,
-    rng: Rng,
-    base: Instant,
-    now: Duration,
-    n: u64,
+    pub(super) seed: u64,
+    pub(super) muts: Mutations,
+    pub(super) rng: Rng,
+    pub(super) base: Instant,
+    pub(super) now: Duration,
+    pub(super) n: u64,
     events: BinaryHeap<Reverse<Timed>>,
-    net: Net,
+    pub(super) net: Net,
     pub nodes: Vec<Node>,
-    healed: bool,
-    heal_at: Duration,
-    next_value: u64,
-    crash_mid_pct: u64,
-    trace: VecDeque<String>,
-    stats: Stats,
+    pub(super) healed: bool,
+    pub(super) heal_at: Duration,
+    pub(super) next_value: u64,
+    pub(super) crash_mid_pct: u64,
+    pub(super) trace: VecDeque<String>,
+    pub(super) stats: Stats,
 }
 
-type Broken = (&'static str, String);
+pub(super) type Broken = (&'static str, String);
 
 impl World {
     pub fn new(seed: u64, muts: Mutations) -> World {
@@ -148,62 +153,20 @@ impl World {
         w
     }
 
-    fn schedule_faults(&mut self) {
-        for i in 0..3 {
-            self.at(Duration::ZERO, Event::Restart(i));
-        }
-        let writes = 20 + self.rng.below(100);
-        let spacing = 1 + self.rng.below(15);
-        let mut t = Duration::from_millis(5);
-        for _ in 0..writes {
-            t += Duration::from_millis(self.rng.below(2 * spacing + 1));
-            self.at(t, Event::Write);
-        }
-        let end = t.as_millis() as u64 + 1;
-        self.heal_at = t + Duration::from_millis(50);
-        self.at(self.heal_at, Event::Heal);
-        let when = |rng: &mut Rng| Duration::from_millis(rng.below(end));
-        for i in 0..3 {
-            for _ in 0..self.rng.below(4) {
-                let t = when(&mut self.rng);
-                self.at(t, Event::Crash(i));
-            }
-            for _ in 0..self.rng.below(4) {
-                let t = when(&mut self.rng);
-                self.at(t, Event::SessionDown(i));
-            }
-            for _ in 0..self.rng.below(4) {
-                let t = when(&mut self.rng);
-                let up = self.rng.pct(50);
-                self.at(t, Event::Presence(i, up));
-            }
-            for _ in 0..self.rng.below(3) {
-                let t = when(&mut self.rng);
-                let window = (!self.rng.pct(30)).then(|| 1 + self.rng.below(6) as usize);
-                self.at(t, Event::Reload(i, window));
-                if window.is_none() {
-                    let back = t + Duration::from_millis(1 + self.rng.below(300));
-                    let w = 1 + self.rng.below(6) as usize;
-                    self.at(back, Event::Reload(i, Some(w)));
-                }
-            }
-        }
-    }
-
-    fn at(&mut self, at: Duration, ev: Event) {
+    pub(super) fn at(&mut self, at: Duration, ev: Event) {
         self.n += 1;
         self.events.push(Reverse(Timed { at, n: self.n, ev }));
     }
 
-    fn after(&mut self, d: Duration, ev: Event) {
+    pub(super) fn after(&mut self, d: Duration, ev: Event) {
         self.at(self.now + d, ev);
     }
 
-    fn instant(&self) -> Instant {
+    pub(super) fn instant(&self) -> Instant {
         self.base + self.now
     }
 
-    fn note(&mut self, node: usize, what: impl FnOnce() -> String) {
+    pub(super) fn note(&mut self, node: usize, what: impl FnOnce() -> String) {
         if self.trace.len() == TRACE {
             self.trace.pop_front();
         }
@@ -216,7 +179,7 @@ impl World {
         self.trace.push_back(line);
     }
 
-    fn fail(&self, (invariant, detail): Broken) -> Failure {
+    pub(super) fn fail(&self, (invariant, detail): Broken) -> Failure {
         Failure {
             seed: self.seed,
             invariant,
@@ -262,14 +225,14 @@ impl World {
         Ok(self.stats)
     }
 
-    fn drained(&self) -> bool {
+    pub(super) fn drained(&self) -> bool {
         self.nodes
             .iter()
             .all(|n| n.store.live.queues.values().all(|q| q.entries.is_empty()))
     }
 
     /// The earliest machine deadline (as an offset) and its node.
-    fn next_timer(&self) -> Option<(Duration, usize)> {
+    pub(super) fn next_timer(&self) -> Option<(Duration, usize)> {
         self.nodes
             .iter()
             .enumerate()
@@ -281,7 +244,11 @@ impl World {
     }
 
     /// Calls `f` on node `i`'s machine (if it runs), then performs its actions.
-    fn machine(&mut self, i: usize, f: impl FnOnce(&mut HostDelivery)) -> Result<(), Broken> {
+    pub(super) fn machine(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut HostDelivery),
+    ) -> Result<(), Broken> {
         let Some(link) = self.nodes[i].link.as_mut() else {
             return Ok(());
         };
@@ -289,12 +256,23 @@ impl World {
         self.drive(i)
     }
 
-    fn drive(&mut self, i: usize) -> Result<(), Broken> {
+    pub(super) fn drive(&mut self, i: usize) -> Result<(), Broken> {
         loop {
-            let Some(link) = self.nodes[i].link.as_mut() else {
+            let node = &mut self.nodes[i];
+            let w = node.cfg.window;
+            let Some(link) = node.link.as_mut() else {
                 return Ok(());
             };
             let Some(action) = link.machine.poll_action() else {
+                if let HostState::Sending { in_flight } = link.machine.state()
+                    && *in_flight > w
+                    && !link.reloaded
+                {
+                    return Err((
+                        "at_most_window_batches_in_flight",
+                        format!("{in_flight} in flight, window {w}"),
+                    ));
+                }
                 return Ok(());
             };
             let peer = link.peer;
@@ -308,7 +286,9 @@ impl World {
                     self.note(i, || format!("fetch after {after:?} max {max} -> {run:?}"));
                     let now = self.instant();
                     if let Some(l) = self.nodes[i].link.as_mut() {
-                        l.machine.handle_fetched(now, Fetched::Run(run));
+                        let bytes = 300 * run.len();
+                        l.machine
+                            .handle_fetched(now, Fetched::Sized { seqs: run, bytes });
                     }
                 }
                 Action::Send {
@@ -330,12 +310,19 @@ impl World {
                     items,
                 )?,
                 Action::Settle { upto, refused } => self.settle(i, peer, upto, refused)?,
-                Action::Status(s) => self.note(i, || format!("status {s:?}")),
+                Action::Status(s) => {
+                    if matches!(s, HostState::Stuck { .. }) {
+                        self.stats.stuck += 1;
+                    }
+                    if !matches!(s, HostState::Sending { .. } | HostState::Idle) {
+                        self.note(i, || format!("status {s:?}"));
+                    }
+                }
             }
         }
     }
 
-    fn send(
+    pub(super) fn send(
         &mut self,
         i: usize,
         peer: usize,
@@ -389,7 +376,7 @@ impl World {
         Ok(())
     }
 
-    fn settle(
+    pub(super) fn settle(
         &mut self,
         i: usize,
         peer: usize,
@@ -399,6 +386,15 @@ impl World {
         self.note(i, || {
             format!("settle upto {upto} refused {}", refused.len())
         });
+        if let Some(l) = self.nodes[i].link.as_mut() {
+            if upto < l.settled {
+                return Err((
+                    "settle_in_seq_order",
+                    format!("{} settles upto {upto} after {}", NAMES[i], l.settled),
+                ));
+            }
+            l.settled = upto;
+        }
         let applied = self.nodes[peer]
             .store
             .committed
@@ -445,13 +441,13 @@ impl World {
         Ok(())
     }
 
-    fn transmit(&mut self, msg: Msg) {
+    pub(super) fn transmit(&mut self, msg: Msg) {
         for d in self.net.transit(&mut self.rng) {
             self.after(d, Event::Deliver(msg.clone()));
         }
     }
 
-    fn handle(&mut self, ev: Event) -> Result<(), Broken> {
+    pub(super) fn handle(&mut self, ev: Event) -> Result<(), Broken> {
         let now = self.instant();
         match ev {
             Event::Deliver(msg) => return self.deliver(msg),
@@ -497,7 +493,7 @@ impl World {
         Ok(())
     }
 
-    fn deliver(&mut self, msg: Msg) -> Result<(), Broken> {
+    pub(super) fn deliver(&mut self, msg: Msg) -> Result<(), Broken> {
         let to = msg.to;
         let reachable = self.nodes[to].up && self.nodes[to].session;
         match msg.payload {
@@ -576,136 +572,6 @@ impl World {
                 let now = self.instant();
                 return self.machine(to, |m| m.handle_answer(now, msg.id, outcome));
             }
-        }
-        Ok(())
-    }
-
-    fn crash(&mut self, i: usize) {
-        if self.healed || !self.nodes[i].up {
-            return;
-        }
-        self.note(i, || "CRASH".into());
-        self.stats.crashes += 1;
-        let node = &mut self.nodes[i];
-        node.up = false;
-        node.session = false;
-        node.link = None;
-        node.inc += 1;
-        node.store.crash();
-        let d = Duration::from_millis(1 + self.rng.below(300));
-        self.after(d, Event::Restart(i));
-        let now = self.instant();
-        for p in self.senders_to(i) {
-            let _ = self.machine(p, |m| m.handle_presence(now, false));
-        }
-    }
-
-    fn senders_to(&self, i: usize) -> Vec<usize> {
-        (0..3)
-            .filter(|&p| PEER[p] == Some(i) && self.nodes[p].up)
-            .collect()
-    }
-
-    fn restart(&mut self, i: usize) -> Result<(), Broken> {
-        if self.nodes[i].up {
-            return Ok(());
-        }
-        self.note(i, || "start".into());
-        let now = self.instant();
-        let node = &mut self.nodes[i];
-        node.up = true;
-        node.inc += 1;
-        if let Some(peer) = PEER[i] {
-            let mut machine = HostDelivery::new(node.cfg.clone(), now);
-            if node.removed {
-                machine.handle_reload(now, None);
-            }
-            node.link = Some(Link {
-                peer,
-                machine,
-                outstanding: BTreeMap::new(),
-            });
-        }
-        let d = Duration::from_millis(self.rng.below(40));
-        self.after(d, Event::SessionUp(i));
-        let available = PEER[i].is_some_and(|p| self.nodes[p].up && self.nodes[p].session);
-        self.machine(i, |m| {
-            m.handle_presence(now, available);
-            m.handle_queued(now);
-        })
-    }
-
-    fn session_down(&mut self, i: usize) -> Result<(), Broken> {
-        if self.healed || !self.nodes[i].session {
-            return Ok(());
-        }
-        self.note(i, || "session lost".into());
-        self.nodes[i].session = false;
-        let now = self.instant();
-        let lost: Vec<BatchId> = self.nodes[i]
-            .link
-            .as_mut()
-            .map(|l| std::mem::take(&mut l.outstanding).into_keys().collect())
-            .unwrap_or_default();
-        for id in lost {
-            self.machine(i, |m| {
-                m.handle_answer(now, id, Outcome::SessionLost("session lost".into()))
-            })?;
-        }
-        self.machine(i, |m| m.handle_session(now, false))?;
-        for p in self.senders_to(i) {
-            self.machine(p, |m| m.handle_presence(now, false))?;
-        }
-        let d = Duration::from_millis(1 + self.rng.below(200));
-        self.after(d, Event::SessionUp(i));
-        Ok(())
-    }
-
-    fn session_up(&mut self, i: usize) -> Result<(), Broken> {
-        if !self.nodes[i].up || self.nodes[i].session {
-            return Ok(());
-        }
-        self.note(i, || "session up".into());
-        self.nodes[i].session = true;
-        let now = self.instant();
-        self.machine(i, |m| m.handle_session(now, true))?;
-        for p in self.senders_to(i) {
-            self.machine(p, |m| m.handle_presence(now, true))?;
-        }
-        Ok(())
-    }
-
-    fn reload(&mut self, i: usize, window: Option<usize>) -> Result<(), Broken> {
-        if PEER[i].is_none() || (self.healed && window.is_none()) {
-            return Ok(());
-        }
-        self.note(i, || format!("reload window {window:?}"));
-        let node = &mut self.nodes[i];
-        if let Some(w) = window {
-            node.cfg.window = w;
-        }
-        node.removed = window.is_none();
-        let cfg = window.map(|_| node.cfg.clone());
-        let now = self.instant();
-        self.machine(i, |m| m.handle_reload(now, cfg))
-    }
-
-    fn heal(&mut self) -> Result<(), Broken> {
-        self.note(A, || "HEAL".into());
-        self.healed = true;
-        self.net.healed = true;
-        for i in 0..3 {
-            if self.nodes[i].removed {
-                let w = self.nodes[i].cfg.window;
-                self.reload(i, Some(w))?;
-            }
-            self.restart(i)?;
-            self.session_up(i)?;
-        }
-        let now = self.instant();
-        for i in 0..3 {
-            let available = PEER[i].is_some_and(|p| self.nodes[p].up && self.nodes[p].session);
-            self.machine(i, |m| m.handle_presence(now, available))?;
         }
         Ok(())
     }
