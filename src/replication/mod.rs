@@ -10,6 +10,7 @@
 //! highest it applied, so a later batch must never be applied before an earlier one that was
 //! lost (e.g. across the receiver's session restart).
 
+mod answer;
 pub mod delivery;
 pub mod losses;
 pub mod policy;
@@ -24,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 /// Connections checked per hold of the `conns` lock during a resync.
@@ -36,8 +37,9 @@ use crate::datapoints::{ChangeEvent, Datapoint, DpType, DpValue, Table, UpdateSo
 use crate::store::{QueuedWrite, Store};
 use crate::xmpp::session::Client;
 
+pub use answer::DeliveryError;
 use policy::Decision;
-pub use sender::DeliveryError;
+use sender::HostEvent;
 
 /// The queue name of internal connections (targets on this agent); not a valid host alias
 /// in practice since it cannot be written as a TOML bare key.
@@ -94,8 +96,10 @@ struct ConnState {
 }
 
 struct HostRuntime {
+    /// The queue grew.
     work: Arc<Notify>,
-    retry_now: Arc<Notify>,
+    /// Everything else its sender must know (`sender::HostEvent`).
+    events: mpsc::UnboundedSender<HostEvent>,
     status: HostStatus,
 }
 
@@ -226,9 +230,9 @@ impl Replicator {
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
             me.resync();
-            // Hosts that came back into the set may have waiting queues.
+            // Hosts may be gone, back (with waiting queues) or have new settings.
             for h in lock(&me.inner.hosts).values() {
-                h.retry_now.notify_one();
+                let _ = h.events.send(HostEvent::Reload);
             }
         });
     }
@@ -236,7 +240,7 @@ impl Replicator {
     /// Our XMPP session is (re-)established: retry every host at once (SPEC §6.4).
     pub fn on_session_online(&self) {
         for h in lock(&self.inner.hosts).values() {
-            h.retry_now.notify_one();
+            let _ = h.events.send(HostEvent::SessionUp);
         }
     }
 
@@ -249,9 +253,7 @@ impl Replicator {
                 && let Some(h) = hosts.get_mut(name)
             {
                 h.status.presence = Some(available);
-                if available {
-                    h.retry_now.notify_one();
-                }
+                let _ = h.events.send(HostEvent::Presence(available));
             }
         }
     }
@@ -479,16 +481,17 @@ impl Replicator {
             if hosts.contains_key(&name) {
                 continue;
             }
+            let (events, rx) = mpsc::unbounded_channel();
             let rt = HostRuntime {
                 work: Arc::new(Notify::new()),
-                retry_now: Arc::new(Notify::new()),
+                events,
                 status: HostStatus::default(),
             };
-            let (work, retry_now) = (rt.work.clone(), rt.retry_now.clone());
+            let work = rt.work.clone();
             hosts.insert(name.clone(), rt);
             let me = self.clone();
             let span = info_span!("peer", host = %name);
-            tokio::spawn(async move { me.sender(name, work, retry_now).await }.instrument(span));
+            tokio::spawn(async move { me.sender(name, work, rx).await }.instrument(span));
         }
     }
 }
