@@ -4,17 +4,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::Rng;
 use super::delivery::{BatchId, HostDelivery, Outcome};
 use super::world::{A, Broken, Event, Link, PEER, World};
+use super::{Profile, Rng};
 
 impl World {
-    pub(super) fn schedule_faults(&mut self) {
+    pub(super) fn schedule_faults(&mut self, profile: Profile) {
         for i in 0..3 {
             self.at(Duration::ZERO, Event::Restart(i));
         }
-        let writes = 20 + self.rng.below(100);
-        let spacing = 1 + self.rng.below(15);
+        let writes = profile.writes.unwrap_or_else(|| 10 + self.rng.below(50));
+        let spacing = profile.spacing_ms.unwrap_or_else(|| 1 + self.rng.below(15));
         let mut t = Duration::from_millis(5);
         for _ in 0..writes {
             t += Duration::from_millis(self.rng.below(2 * spacing + 1));
@@ -25,7 +25,8 @@ impl World {
         self.at(self.heal_at, Event::Heal);
         let when = |rng: &mut Rng| Duration::from_millis(rng.below(end));
         for i in 0..3 {
-            for _ in 0..self.rng.below(4) {
+            let crashes = profile.crashes[i].unwrap_or_else(|| self.rng.below(4));
+            for _ in 0..crashes {
                 let t = when(&mut self.rng);
                 self.at(t, Event::Crash(i));
             }

@@ -73,7 +73,7 @@ impl fmt::Display for Failure {
             "seed {} broke `{}`: {}",
             self.seed, self.invariant, self.detail
         )?;
-        writeln!(f, "trace tail (ms node event):")?;
+        writeln!(f, "trace tail (us node event):")?;
         for line in &self.trace {
             writeln!(f, "  {line}")?;
         }
@@ -97,7 +97,23 @@ pub struct Stats {
     pub stuck: u64,
 }
 
+/// The shape of a run; `None` fields are drawn from the seed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Profile {
+    /// Writer events at A (each writes 1 to 3 updates).
+    pub writes: Option<u64>,
+    /// Mean spacing of the writer events, in ms.
+    pub spacing_ms: Option<u64>,
+    /// Crashes of A, B and C at random instants.
+    pub crashes: [Option<u64>; 3],
+}
+
 /// Runs one seeded schedule to the end and checks every guarantee.
 pub fn run(seed: u64, muts: Mutations) -> Result<Stats, Failure> {
-    world::World::new(seed, muts).run()
+    run_with(seed, muts, Profile::default())
+}
+
+/// As [`run`], with a given shape.
+pub fn run_with(seed: u64, muts: Mutations, profile: Profile) -> Result<Stats, Failure> {
+    world::World::new(seed, muts, profile).run()
 }

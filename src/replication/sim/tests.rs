@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Failure, Mutations, Stats, run};
+use super::{Failure, Mutations, Profile, Stats, run, run_with};
 
 /// Seeds run whatever the budget.
 const MIN_SEEDS: u64 = 200;
@@ -74,17 +74,7 @@ fn random_schedules_keep_every_guarantee() {
     }
 }
 
-/// The first seed (of at most 2000) on which the broken rule breaks an invariant.
-fn caught(muts: Mutations) -> Failure {
-    match sweep(0, 0, Duration::ZERO, muts) {
-        (Some(f), ..) => f,
-        _ => {
-            let (f, n, _) = sweep(1, 2000, Duration::ZERO, muts);
-            f.unwrap_or_else(|| panic!("{muts:?} survived {n} seeds"))
-        }
-    }
-}
-
+/// The first seed (of at most `seeds`) on which the broken rule breaks an invariant.
 fn caught_within(muts: Mutations, seeds: u64) -> (Failure, u64) {
     let (f, n, _) = sweep(0, seeds, Duration::ZERO, muts);
     match f {
@@ -128,10 +118,13 @@ fn the_simulation_catches_forward_not_atomic() {
 
 #[test]
 fn the_simulation_catches_apply_past_gap() {
-    let f = caught(Mutations {
-        apply_past_gap: true,
-        ..Mutations::default()
-    });
+    let (f, _) = caught_within(
+        Mutations {
+            apply_past_gap: true,
+            ..Mutations::default()
+        },
+        2000,
+    );
     eprintln!("apply_past_gap caught: {f}");
     assert!(
         [
@@ -149,4 +142,22 @@ fn one_seed_replays_identically() {
     let a = run(7, Mutations::default()).map(|s| (s.steps, s.sends, s.acknowledged));
     let b = run(7, Mutations::default()).map(|s| (s.steps, s.sends, s.acknowledged));
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
+}
+
+/// The operator's experiment of issue 9: A and B killed 40 times each during a stream of
+/// about 4,000 writes through the chain A -> B -> C.
+#[test]
+fn a_chain_with_forty_kills_of_a_and_b_keeps_every_guarantee() {
+    let profile = Profile {
+        writes: Some(2000),
+        spacing_ms: Some(10),
+        crashes: [Some(40), Some(40), Some(0)],
+    };
+    for seed in 0..3 {
+        eprintln!("chain seed {seed}");
+        match run_with(seed, Mutations::default(), profile) {
+            Ok(s) => assert!(s.crashes >= 40 && s.acknowledged >= 2000, "{s:?}"),
+            Err(f) => panic!("{f}"),
+        }
+    }
 }

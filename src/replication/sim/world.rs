@@ -11,7 +11,7 @@ use crate::soap::Seq;
 use super::delivery::{Action, BatchId, DeliveryConfig, Fetched, HostDelivery, HostState, Outcome};
 use super::net::{Msg, Net, Payload};
 use super::node::{self, Answer, EVERY, LATEST, Store, Target, UNKNOWN};
-use super::{Failure, Mutations, Rng, Stats, check};
+use super::{Failure, Mutations, Profile, Rng, Stats, check};
 
 pub const A: usize = 0;
 pub const B: usize = 1;
@@ -110,7 +110,7 @@ pub struct World {
 pub(super) type Broken = (&'static str, String);
 
 impl World {
-    pub fn new(seed: u64, muts: Mutations) -> World {
+    pub fn new(seed: u64, muts: Mutations, profile: Profile) -> World {
         let mut rng = Rng::new(seed);
         let net = Net::new(&mut rng);
         let base_cfg = |rng: &mut Rng| DeliveryConfig {
@@ -149,7 +149,7 @@ impl World {
             trace: VecDeque::with_capacity(TRACE),
             stats: Stats::default(),
         };
-        w.schedule_faults();
+        w.schedule_faults(profile);
         w
     }
 
@@ -170,12 +170,7 @@ impl World {
         if self.trace.len() == TRACE {
             self.trace.pop_front();
         }
-        let line = format!(
-            "{:>8.3} {} {}",
-            self.now.as_secs_f64() * 1e3,
-            NAMES[node],
-            what()
-        );
+        let line = format!("{:>10} {} {}", self.now.as_micros(), NAMES[node], what());
         self.trace.push_back(line);
     }
 
