@@ -220,6 +220,14 @@ impl World {
         Ok(self.stats)
     }
 
+    /// The head seq at which node `i`'s machine declared its queue stuck (SPEC §6.7).
+    pub(super) fn stuck_at(&self, i: usize) -> Option<u64> {
+        match self.nodes[i].link.as_ref()?.machine.state() {
+            HostState::Stuck { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+
     pub(super) fn drained(&self) -> bool {
         self.nodes
             .iter()
@@ -424,11 +432,20 @@ impl World {
                 .queue(peer)
                 .and_then(|q| q.entries.get(&seq))
                 .map(|e| e.target);
-            if target.is_some_and(|t| t != UNKNOWN) {
-                return Err((
-                    "nothing_dead_lettered_without_a_fault",
-                    format!("seq {seq} to {target:?} refused: {reason}"),
-                ));
+            match target {
+                None => {
+                    return Err((
+                        "settle_dead_letters_only_queued_writes",
+                        format!("seq {seq} is not queued (Store::dead_letter: NotQueued)"),
+                    ));
+                }
+                Some(t) if t != UNKNOWN => {
+                    return Err((
+                        "nothing_dead_lettered_without_a_fault",
+                        format!("seq {seq} to {t} refused: {reason}"),
+                    ));
+                }
+                Some(_) => {}
             }
             store.dead_letter(peer, seq, &reason);
         }
