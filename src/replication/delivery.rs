@@ -17,6 +17,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use tracing::warn;
+
 use super::losses::{AfterLoss, LossGuard};
 
 #[cfg(test)]
@@ -431,13 +433,17 @@ impl HostDelivery {
         if lost && !self.loss_counted {
             self.loss_counted = true;
             let b = &self.in_flight[i];
-            if let AfterLoss::Stuck { seq, losses } =
-                self.guard.lost(b.first(), b.seqs.len(), b.bytes, now)
-            {
-                let why = format!(
-                    "write seq {seq} cost the XMPP session {losses} times in a row when sent alone: not sent again until purged"
-                );
-                self.stuck = Some((seq, why, StuckKind::Losses));
+            let items = b.seqs.len();
+            match self.guard.lost(b.first(), items, b.bytes, now) {
+                AfterLoss::Retry { cap } => {
+                    warn!(%reason, items, next_cap = cap, "session lost with a batch in flight; sending smaller batches");
+                }
+                AfterLoss::Stuck { seq, losses } => {
+                    let why = format!(
+                        "write seq {seq} cost the XMPP session {losses} times in a row when sent alone: not sent again until purged"
+                    );
+                    self.stuck = Some((seq, why, StuckKind::Losses));
+                }
             }
         }
         self.in_flight.truncate(i);

@@ -1,14 +1,15 @@
 //! Web connections at run time (SPEC §4, §6): every update of a source datapoint is put in
 //! the durable queue of each host it feeds, synchronously, before the update is acknowledged;
 //! one sender task per host drains its queue in order, in batches of up to 100 items and below
-//! the server's maximum stanza size (`sizing.rs`), one SOAP `Write` (with our `seq` header) in
-//! flight at a time. A head write that cannot be delivered (too large, or costing the session
-//! again and again: `losses.rs`) makes only its own queue stuck, shown by `state`, until
-//! `purge` drops it (SPEC §6.7).
+//! the server's maximum stanza size (`sizing.rs`), up to the host's `window` of SOAP `Write`s
+//! (with our `seq` header) in flight at once; the rules are the pure machine of `delivery.rs`,
+//! `sender.rs` is its tokio driver. A head write that cannot be delivered (too large, or
+//! costing the session again and again: `losses.rs`) makes only its own queue stuck, shown by
+//! `state`, until `purge` drops it (SPEC §6.7).
 //!
-//! One batch in flight per host is deliberate: a receiver skips any `seq` at or below the
-//! highest it applied, so a later batch must never be applied before an earlier one that was
-//! lost (e.g. across the receiver's session restart).
+//! Several batches in flight are safe only with the receiver's `prev` rule (SPEC §5): a
+//! receiver skips any `seq` at or below the highest it applied, so a later batch must never be
+//! applied before an earlier one that was lost (e.g. across the receiver's session restart).
 
 mod answer;
 pub mod delivery;

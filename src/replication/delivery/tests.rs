@@ -406,3 +406,29 @@ fn a_fetch_overtaken_by_a_failure_is_not_sent() {
     h.advance(RETRY);
     assert_eq!(h.sends(), vec![(1, 3, 0), (4, 6, 3)]);
 }
+
+#[test]
+fn a_write_stuck_for_losses_stays_stuck_until_it_is_purged() {
+    let mut h = Harness::new(cfg(1, 1));
+    h.m.handle_session(h.now, true);
+    h.drain();
+    h.enqueue(2);
+    for _ in 0..crate::replication::losses::MAX_LOSSES {
+        assert_eq!(h.sends(), vec![(1, 1, 0)]);
+        h.answer(1, Outcome::SessionLost("body refused".into()));
+        h.m.handle_session(h.now, false);
+        h.m.handle_session(h.now, true);
+        h.drain();
+    }
+    assert!(matches!(h.m.state(), HostState::Stuck { seq: 1, .. }));
+    // A purge of other writes leaves the head, and the verdict.
+    h.m.handle_purged(h.now);
+    h.drain();
+    assert!(h.sent.is_empty());
+    assert!(matches!(h.m.state(), HostState::Stuck { seq: 1, .. }));
+    // Purging the head lets the next write go.
+    h.queue.retain(|s| *s != 1);
+    h.m.handle_purged(h.now);
+    h.drain();
+    assert_eq!(h.sends(), vec![(2, 2, 0)]);
+}
