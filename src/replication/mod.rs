@@ -18,6 +18,8 @@ mod error;
 pub mod losses;
 pub mod policy;
 mod sender;
+#[cfg(test)]
+mod sim;
 pub mod sizing;
 #[cfg(test)]
 mod tests;
