@@ -51,6 +51,25 @@ pub enum XmlError {
     TrailingContent { offset: u64 },
 }
 
+/// Namespaces nearly every element of a SOAP envelope, stanza or BOSH body is in, the most
+/// frequent first: an element in one of them points at the static string instead of holding
+/// its own copy (one allocation less per element read or built).
+const SHARED_NS: &[&str] = &[
+    "http://wsdl.echelon.com/web_services_ns/ilon100/v4.0/message/",
+    "",
+    "http://schemas.xmlsoap.org/soap/envelope/",
+    "jabber:client",
+    "urn:webbinder:replication:1",
+    "http://jabber.org/protocol/httpbind",
+];
+
+fn shared_ns(ns: &str) -> Cow<'static, str> {
+    match SHARED_NS.iter().find(|s| **s == ns) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(ns.to_owned()),
+    }
+}
+
 /// Hard limits applied while parsing untrusted input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -156,7 +175,7 @@ pub enum Node {
 #[derive(Debug, Clone)]
 pub struct Element {
     name: String,
-    ns: String,
+    ns: Cow<'static, str>,
     prefix: Option<String>,
     attrs: Vec<Attr>,
     decls: Vec<(String, String)>,
@@ -168,7 +187,7 @@ impl Element {
     pub fn new(ns: &str, name: &str) -> Element {
         Element {
             name: name.to_owned(),
-            ns: ns.to_owned(),
+            ns: shared_ns(ns),
             prefix: None,
             attrs: Vec::new(),
             decls: Vec::new(),
@@ -499,7 +518,7 @@ fn write_element<'a>(
     out.push('<');
     match &el.prefix {
         Some(p) if !el.ns.is_empty() => {
-            if scope.lookup(p) != Some(el.ns.as_str()) {
+            if scope.lookup(p) != Some(&*el.ns) {
                 scope.prefixes.push((Cow::Borrowed(p), &el.ns));
             }
             out.push_str(p);

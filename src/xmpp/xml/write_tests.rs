@@ -140,17 +140,17 @@ fn old_write_element(el: &Element, out: &mut String, parent: &mut OldScope, frag
     out.push('<');
     match &el.prefix {
         Some(p) if !el.ns.is_empty() => {
-            if scope.lookup(p) != Some(el.ns.as_str()) {
-                scope.prefixes.push((p.clone(), el.ns.clone()));
-                decls.push((Some(p.clone()), el.ns.clone()));
+            if scope.lookup(p) != Some(&*el.ns) {
+                scope.prefixes.push((p.clone(), el.ns.to_string()));
+                decls.push((Some(p.clone()), el.ns.to_string()));
             }
             out.push_str(p);
             out.push(':');
         }
         _ => {
             if scope.default_ns != el.ns {
-                scope.default_ns = el.ns.clone();
-                decls.push((None, el.ns.clone()));
+                scope.default_ns = el.ns.to_string();
+                decls.push((None, el.ns.to_string()));
             }
         }
     }
