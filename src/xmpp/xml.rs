@@ -334,6 +334,20 @@ impl Element {
         self.children().find(|c| c.name == name)
     }
 
+    /// Concatenated text of the direct text children, borrowed when there is at most one
+    /// (as the reader builds them: adjacent text is merged).
+    pub fn text_ref(&self) -> Cow<'_, str> {
+        let mut texts = self.children.iter().filter_map(|n| match n {
+            Node::Text(t) => Some(t.as_str()),
+            Node::Element(_) => None,
+        });
+        match (texts.next(), texts.next()) {
+            (None, _) => Cow::Borrowed(""),
+            (Some(t), None) => Cow::Borrowed(t),
+            _ => Cow::Owned(self.text_content()),
+        }
+    }
+
     /// Concatenated text of the direct text children.
     pub fn text_content(&self) -> String {
         let mut s = String::new();
