@@ -51,9 +51,10 @@ pub enum XmlError {
     TrailingContent { offset: u64 },
 }
 
-/// Namespaces nearly every element of a SOAP envelope, stanza or BOSH body is in, the most
-/// frequent first: an element in one of them points at the static string instead of holding
-/// its own copy (one allocation less per element read or built).
+/// Namespaces nearly every element (or namespaced attribute: `xsi:type` on every SOAP item)
+/// of a SOAP envelope, stanza or BOSH body is in, the most frequent first: an element or
+/// attribute in one of them points at the static string instead of holding its own copy (one
+/// allocation less per element read or built).
 const SHARED_NS: &[&str] = &[
     "http://wsdl.echelon.com/web_services_ns/ilon100/v4.0/message/",
     "",
@@ -61,6 +62,8 @@ const SHARED_NS: &[&str] = &[
     "jabber:client",
     "urn:webbinder:replication:1",
     "http://jabber.org/protocol/httpbind",
+    "http://www.w3.org/2001/XMLSchema-instance",
+    NS_XML,
 ];
 
 fn shared_ns(ns: &str) -> Cow<'static, str> {
@@ -155,7 +158,7 @@ pub struct Document {
 /// An attribute with its resolved namespace (`None` for unprefixed ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
-    pub ns: Option<String>,
+    pub ns: Option<Cow<'static, str>>,
     pub name: String,
     pub value: String,
 }
@@ -251,7 +254,7 @@ impl Element {
         {
             Some(a) => a.value = value,
             None => self.attrs.push(Attr {
-                ns: ns.map(str::to_owned),
+                ns: ns.map(shared_ns),
                 name: name.to_owned(),
                 value,
             }),

@@ -27,10 +27,10 @@ fn syntax(offset: u64, e: impl std::fmt::Display) -> XmlError {
     }
 }
 
-fn resolve_ns(res: ResolveResult<'_>, offset: u64) -> Result<Option<String>, XmlError> {
+fn resolve_ns(res: ResolveResult<'_>, offset: u64) -> Result<Option<&str>, XmlError> {
     match res {
         ResolveResult::Unbound => Ok(None),
-        ResolveResult::Bound(ns) => Ok(Some(ns.into_inner().to_owned())),
+        ResolveResult::Bound(ns) => Ok(Some(ns.into_inner())),
         ResolveResult::Unknown(p) => Err(XmlError::UnknownPrefix { prefix: p, offset }),
     }
 }
@@ -73,9 +73,9 @@ fn open_element(
         }
         let (res, local) = reader.resolver().resolve_attribute(key);
         let ans = if key.prefix().is_some_and(|p| p.into_inner() == "xml") {
-            Some(NS_XML.to_owned())
+            Some(Cow::Borrowed(NS_XML))
         } else {
-            resolve_ns(res, offset)?
+            resolve_ns(res, offset)?.map(shared_ns)
         };
         let value =
             a.normalized_value(XmlVersion::Implicit1_0)

@@ -180,8 +180,8 @@ fn old_write_element(el: &Element, out: &mut String, parent: &mut OldScope, frag
                                 }
                             },
                         };
-                        scope.prefixes.push((p.clone(), ns.clone()));
-                        decls.push((Some(p.clone()), ns.clone()));
+                        scope.prefixes.push((p.clone(), ns.to_string()));
+                        decls.push((Some(p.clone()), ns.to_string()));
                         p
                     }
                 };
