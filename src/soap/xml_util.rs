@@ -28,7 +28,7 @@ pub(crate) fn children_local<'a>(
 
 /// The element's direct text, without surrounding whitespace (pretty-printed input).
 pub(crate) fn text_of(el: &Element) -> String {
-    el.text_content().trim().to_owned()
+    el.text_ref().trim().to_owned()
 }
 
 /// The trimmed text of the first child `name`, if present.

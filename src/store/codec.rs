@@ -174,11 +174,11 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn str(&mut self, field: &'static str) -> Result<String, DecodeError> {
+    fn str(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
         let len = self.len()?;
         let bytes = self.take(len)?;
         match std::str::from_utf8(bytes) {
-            Ok(s) => Ok(s.to_owned()),
+            Ok(s) => Ok(s),
             Err(_) => Err(DecodeError::Utf8 {
                 record: self.record,
                 field,
@@ -234,8 +234,35 @@ pub(crate) fn encode_write(buf: &mut Vec<u8>, w: &QueuedWrite, coalesced: bool) 
     }
 }
 
-/// Decodes a `write`; the flag says whether it was enqueued as a coalescing ("latest") entry.
-pub(crate) fn decode_write(bytes: &[u8]) -> Result<(QueuedWrite, bool), DecodeError> {
+/// A `write` read in place: its strings borrow the record (acknowledging a batch needs only
+/// the connection and value of each write, not copies of all its fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WriteRef<'a> {
+    pub(crate) connection: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) value: &'a str,
+    pub(crate) lon_format: Option<&'a str>,
+    pub(crate) priority: u8,
+    pub(crate) enqueued_at: SystemTime,
+    /// Enqueued as a coalescing ("latest") entry.
+    pub(crate) coalesced: bool,
+}
+
+impl WriteRef<'_> {
+    pub(crate) fn to_owned(self) -> QueuedWrite {
+        QueuedWrite {
+            connection: self.connection.to_owned(),
+            target: self.target.to_owned(),
+            value: self.value.to_owned(),
+            lon_format: self.lon_format.map(str::to_owned),
+            priority: self.priority,
+            enqueued_at: self.enqueued_at,
+        }
+    }
+}
+
+/// Decodes a `write` without copying its strings.
+pub(crate) fn decode_write_ref(bytes: &[u8]) -> Result<WriteRef<'_>, DecodeError> {
     let mut r = Reader::new(bytes, "queued write")?;
     let flags = r.flags(WRITE_HAS_LON_FORMAT | WRITE_COALESCED)?;
     let priority = r.u8()?;
@@ -249,15 +276,21 @@ pub(crate) fn decode_write(bytes: &[u8]) -> Result<(QueuedWrite, bool), DecodeEr
         None
     };
     r.end()?;
-    let w = QueuedWrite {
+    Ok(WriteRef {
         connection,
         target,
         value,
         lon_format,
         priority,
         enqueued_at,
-    };
-    Ok((w, flags & WRITE_COALESCED != 0))
+        coalesced: flags & WRITE_COALESCED != 0,
+    })
+}
+
+/// Decodes a `write`; the flag says whether it was enqueued as a coalescing ("latest") entry.
+pub(crate) fn decode_write(bytes: &[u8]) -> Result<(QueuedWrite, bool), DecodeError> {
+    let w = decode_write_ref(bytes)?;
+    Ok((w.to_owned(), w.coalesced))
 }
 
 /// Builds a `chunk` from entries in ascending seq order.
@@ -427,7 +460,7 @@ impl HostRecord {
             None
         };
         let last_error = if flags & HOST_HAS_ERROR != 0 {
-            Some((r.i64()?, r.str("last_error")?))
+            Some((r.i64()?, r.str("last_error")?.to_owned()))
         } else {
             None
         };
@@ -466,7 +499,7 @@ pub(crate) fn decode_stamp(bytes: &[u8]) -> Result<(String, SystemTime), DecodeE
     let at = from_ms(r.i64()?);
     let value = r.str("value")?;
     r.end()?;
-    Ok((value, at))
+    Ok((value.to_owned(), at))
 }
 
 /// Encodes a `dead` record around the entry's `write` bytes.
@@ -485,7 +518,7 @@ pub(crate) fn decode_dead(bytes: &[u8]) -> Result<(SystemTime, String, QueuedWri
     let at = from_ms(r.i64()?);
     let reason = r.str("reason")?;
     let (write, _) = decode_write(r.rest())?;
-    Ok((at, reason, write))
+    Ok((at, reason.to_owned(), write))
 }
 
 /// Encodes a `u64` record.

@@ -138,11 +138,17 @@ impl Store {
                         continue;
                     }
                     removed += 1;
-                    let (w, coalesced) = codec::decode_write(record).map_err(corrupt(&key))?;
-                    if coalesced && hs.latest(tree, &w.target)? == Some(seq) {
-                        cleared.push(w.target);
+                    // Read in place: a batch of one connection's writes costs no copies.
+                    let w = codec::decode_write_ref(record).map_err(corrupt(&key))?;
+                    if w.coalesced && hs.latest(tree, w.target)? == Some(seq) {
+                        cleared.push(w.target.to_owned());
                     }
-                    acked.insert(w.connection, w.value);
+                    match acked.get_mut(w.connection) {
+                        Some(v) => w.value.clone_into(v),
+                        None => {
+                            acked.insert(w.connection.to_owned(), w.value.to_owned());
+                        }
+                    }
                 }
                 if chunk.last_seq <= upto {
                     if removals < REMOVALS_PER_BATCH {
@@ -445,7 +451,7 @@ fn read_run(
     start: u64,
     max: usize,
 ) -> Result<Vec<(u64, QueuedWrite)>, StoreError> {
-    let mut out: Vec<(u64, QueuedWrite)> = Vec::new();
+    let mut out: Vec<(u64, QueuedWrite)> = Vec::with_capacity(max.min(256));
     if max == 0 {
         return Ok(out);
     }

@@ -10,6 +10,7 @@
 //!
 //! This module performs no I/O.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 mod read;
@@ -48,6 +49,28 @@ pub enum XmlError {
     NoRoot,
     #[error("xml document has content after its root element (byte {offset})")]
     TrailingContent { offset: u64 },
+}
+
+/// Namespaces nearly every element (or namespaced attribute: `xsi:type` on every SOAP item)
+/// of a SOAP envelope, stanza or BOSH body is in, the most frequent first: an element or
+/// attribute in one of them points at the static string instead of holding its own copy (one
+/// allocation less per element read or built).
+const SHARED_NS: &[&str] = &[
+    "http://wsdl.echelon.com/web_services_ns/ilon100/v4.0/message/",
+    "",
+    "http://schemas.xmlsoap.org/soap/envelope/",
+    "jabber:client",
+    "urn:webbinder:replication:1",
+    "http://jabber.org/protocol/httpbind",
+    "http://www.w3.org/2001/XMLSchema-instance",
+    NS_XML,
+];
+
+fn shared_ns(ns: &str) -> Cow<'static, str> {
+    match SHARED_NS.iter().find(|s| **s == ns) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(ns.to_owned()),
+    }
 }
 
 /// Hard limits applied while parsing untrusted input.
@@ -135,7 +158,7 @@ pub struct Document {
 /// An attribute with its resolved namespace (`None` for unprefixed ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
-    pub ns: Option<String>,
+    pub ns: Option<Cow<'static, str>>,
     pub name: String,
     pub value: String,
 }
@@ -155,7 +178,7 @@ pub enum Node {
 #[derive(Debug, Clone)]
 pub struct Element {
     name: String,
-    ns: String,
+    ns: Cow<'static, str>,
     prefix: Option<String>,
     attrs: Vec<Attr>,
     decls: Vec<(String, String)>,
@@ -167,7 +190,7 @@ impl Element {
     pub fn new(ns: &str, name: &str) -> Element {
         Element {
             name: name.to_owned(),
-            ns: ns.to_owned(),
+            ns: shared_ns(ns),
             prefix: None,
             attrs: Vec::new(),
             decls: Vec::new(),
@@ -231,7 +254,7 @@ impl Element {
         {
             Some(a) => a.value = value,
             None => self.attrs.push(Attr {
-                ns: ns.map(str::to_owned),
+                ns: ns.map(shared_ns),
                 name: name.to_owned(),
                 value,
             }),
@@ -314,6 +337,20 @@ impl Element {
         self.children().find(|c| c.name == name)
     }
 
+    /// Concatenated text of the direct text children, borrowed when there is at most one
+    /// (as the reader builds them: adjacent text is merged).
+    pub fn text_ref(&self) -> Cow<'_, str> {
+        let mut texts = self.children.iter().filter_map(|n| match n {
+            Node::Text(t) => Some(t.as_str()),
+            Node::Element(_) => None,
+        });
+        match (texts.next(), texts.next()) {
+            (None, _) => Cow::Borrowed(""),
+            (Some(t), None) => Cow::Borrowed(t),
+            _ => Cow::Owned(self.text_content()),
+        }
+    }
+
     /// Concatenated text of the direct text children.
     pub fn text_content(&self) -> String {
         let mut s = String::new();
@@ -347,8 +384,7 @@ impl Element {
     /// Serialises with escaping; namespaces are declared where they change.
     pub fn to_xml(&self) -> String {
         let mut out = String::with_capacity(256);
-        let mut scope = Scope::default();
-        write_element(self, &mut out, &mut scope, &[]);
+        write_element(self, &mut out, &mut Scope::new(""), &mut String::new(), &[]);
         out
     }
 
@@ -357,11 +393,8 @@ impl Element {
     /// namespace cannot capture it (found by the round-trip property test).
     pub fn to_xml_fragment(&self) -> String {
         let mut out = String::with_capacity(256);
-        let mut scope = Scope {
-            default_ns: UNKNOWN_DEFAULT_NS.to_owned(),
-            prefixes: Vec::new(),
-        };
-        write_element(self, &mut out, &mut scope, &[]);
+        let mut scope = Scope::new(UNKNOWN_DEFAULT_NS);
+        write_element(self, &mut out, &mut scope, &mut String::new(), &[]);
         out
     }
 
@@ -373,8 +406,13 @@ impl Element {
     pub fn to_xml_wrapping(&self, fragments: &[&str]) -> String {
         let len = fragments.iter().map(|f| f.len()).sum::<usize>();
         let mut out = String::with_capacity(256 + len);
-        let mut scope = Scope::default();
-        write_element(self, &mut out, &mut scope, fragments);
+        write_element(
+            self,
+            &mut out,
+            &mut Scope::new(""),
+            &mut String::new(),
+            fragments,
+        );
         out
     }
 }
@@ -402,157 +440,198 @@ impl std::fmt::Display for Element {
 /// (even none), it gets declared.
 const UNKNOWN_DEFAULT_NS: &str = "\u{0}unknown";
 
-/// Namespace bindings in force while writing.
-#[derive(Default, Clone)]
-struct Scope {
-    default_ns: String,
-    prefixes: Vec<(String, String)>,
+/// Namespace bindings in force while writing, borrowed from the tree being written: an
+/// element pushes its bindings on entry and takes them off on exit, so writing costs no copy
+/// of the scope per element (the hot path of every Write and its answer).
+struct Scope<'a> {
+    default_ns: &'a str,
+    prefixes: Vec<(Cow<'a, str>, &'a str)>,
 }
 
-impl Scope {
-    fn lookup(&self, prefix: &str) -> Option<&str> {
+impl<'a> Scope<'a> {
+    fn new(default_ns: &'a str) -> Scope<'a> {
+        Scope {
+            default_ns,
+            prefixes: Vec::new(),
+        }
+    }
+
+    fn lookup(&self, prefix: &str) -> Option<&'a str> {
         self.prefixes
             .iter()
             .rev()
             .find(|(p, _)| p == prefix)
-            .map(|(_, u)| u.as_str())
+            .map(|(_, u)| *u)
     }
 
-    fn prefix_for(&self, uri: &str) -> Option<&str> {
+    fn prefix_for(&self, uri: &str) -> Option<&Cow<'a, str>> {
         self.prefixes
             .iter()
             .rev()
-            .find(|(p, u)| u == uri && self.lookup(p) == Some(uri))
-            .map(|(p, _)| p.as_str())
+            .find(|(p, u)| *u == uri && self.lookup(p) == Some(uri))
+            .map(|(p, _)| p)
     }
 }
 
 /// Escapes text (`attr == false`) or an attribute value (`attr == true`),
 /// replacing characters XML 1.0 cannot carry. In attribute values, quotes and
 /// whitespace controls are escaped too, so they survive value normalisation.
+/// Runs of characters that need nothing are copied whole.
 fn escape_into(out: &mut String, s: &str, attr: bool) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' if attr => out.push_str("&quot;"),
-            '\'' if attr => out.push_str("&apos;"),
-            '\t' | '\n' if !attr => out.push(c),
-            '\t' | '\n' | '\r' => {
-                let _ = write!(out, "&#{};", c as u32);
-            }
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
+    let bytes = s.as_bytes();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        // ASCII specials and controls, and 0xEF, the lead byte of U+FFFE and U+FFFF: all
+        // lead bytes, so `i` is a char boundary whenever one is seen.
+        if !matches!(bytes[i], b'&' | b'<' | b'>' | b'"' | b'\'' | 0xEF | 0..0x20) {
+            i += 1;
+            continue;
         }
+        out.push_str(&s[start..i]);
+        let Some(c) = s[i..].chars().next() else {
+            break;
+        };
+        escape_char(out, c, attr);
+        i += c.len_utf8();
+        start = i;
+    }
+    out.push_str(&s[start..]);
+}
+
+fn escape_char(out: &mut String, c: char, attr: bool) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' if attr => out.push_str("&quot;"),
+        '\'' if attr => out.push_str("&apos;"),
+        '\t' | '\n' if !attr => out.push(c),
+        '\t' | '\n' | '\r' => {
+            let _ = write!(out, "&#{};", c as u32);
+        }
+        c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+        c => out.push(c),
     }
 }
 
-fn write_element(el: &Element, out: &mut String, parent: &mut Scope, fragments: &[&str]) {
-    let mut scope = parent.clone();
-    let mut decls: Vec<(Option<String>, String)> = Vec::new();
+/// Writes `el` (and `fragments` after its children); `attrs` is scratch space for the
+/// attributes, which go after the namespace declarations they may add.
+fn write_element<'a>(
+    el: &'a Element,
+    out: &mut String,
+    scope: &mut Scope<'a>,
+    attrs: &mut String,
+    fragments: &[&str],
+) {
+    let mark = scope.prefixes.len();
+    let outer_default = scope.default_ns;
+    // Where, among the prefixes this element declares, `xmlns="..."` goes.
+    let mut default_at = None;
     for (p, u) in &el.decls {
         if scope.lookup(p) != Some(u.as_str()) {
-            scope.prefixes.push((p.clone(), u.clone()));
-            decls.push((Some(p.clone()), u.clone()));
+            scope.prefixes.push((Cow::Borrowed(p), u));
         }
     }
     out.push('<');
     match &el.prefix {
         Some(p) if !el.ns.is_empty() => {
-            if scope.lookup(p) != Some(el.ns.as_str()) {
-                scope.prefixes.push((p.clone(), el.ns.clone()));
-                decls.push((Some(p.clone()), el.ns.clone()));
+            if scope.lookup(p) != Some(&*el.ns) {
+                scope.prefixes.push((Cow::Borrowed(p), &el.ns));
             }
             out.push_str(p);
             out.push(':');
         }
         _ => {
             if scope.default_ns != el.ns {
-                scope.default_ns = el.ns.clone();
-                decls.push((None, el.ns.clone()));
+                scope.default_ns = &el.ns;
+                default_at = Some(scope.prefixes.len() - mark);
             }
         }
     }
     out.push_str(&el.name);
-    let mut attr_text = String::new();
+    attrs.clear();
     let mut generated = 0usize;
     for a in &el.attrs {
-        attr_text.push(' ');
+        attrs.push(' ');
         if let Some(ns) = &a.ns {
             if ns == NS_XML {
-                attr_text.push_str("xml:");
+                attrs.push_str("xml:");
             } else {
-                let prefix = match scope.prefix_for(ns) {
-                    Some(p) => p.to_owned(),
+                match scope.prefix_for(ns) {
+                    Some(p) => attrs.push_str(p),
                     None => {
                         let wanted = KNOWN_PREFIXES
                             .iter()
                             .find(|(u, _)| u == ns)
-                            .map(|(_, p)| (*p).to_owned());
+                            .map(|(_, p)| *p);
                         let p = match wanted {
-                            Some(p) if scope.lookup(&p).is_none() => p,
+                            Some(p) if scope.lookup(p).is_none() => Cow::Borrowed(p),
                             _ => loop {
                                 let p = format!("ns{generated}");
                                 generated += 1;
                                 if scope.lookup(&p).is_none() {
-                                    break p;
+                                    break Cow::Owned(p);
                                 }
                             },
                         };
-                        scope.prefixes.push((p.clone(), ns.clone()));
-                        decls.push((Some(p.clone()), ns.clone()));
-                        p
+                        attrs.push_str(&p);
+                        scope.prefixes.push((p, ns));
                     }
-                };
-                attr_text.push_str(&prefix);
-                attr_text.push(':');
+                }
+                attrs.push(':');
             }
         }
-        attr_text.push_str(&a.name);
-        attr_text.push_str("=\"");
-        escape_into(&mut attr_text, &a.value, true);
-        attr_text.push('"');
+        attrs.push_str(&a.name);
+        attrs.push_str("=\"");
+        escape_into(attrs, &a.value, true);
+        attrs.push('"');
     }
-    for (p, u) in &decls {
-        match p {
-            Some(p) => {
-                out.push_str(" xmlns:");
-                out.push_str(p);
-            }
-            None => out.push_str(" xmlns"),
+    let declared = scope.prefixes.len() - mark;
+    for i in 0..=declared {
+        if default_at == Some(i) {
+            out.push_str(" xmlns=\"");
+            escape_into(out, scope.default_ns, true);
+            out.push('"');
         }
-        out.push_str("=\"");
-        escape_into(out, u, true);
-        out.push('"');
+        if let Some((p, u)) = scope.prefixes.get(mark + i).filter(|_| i < declared) {
+            out.push_str(" xmlns:");
+            out.push_str(p);
+            out.push_str("=\"");
+            escape_into(out, u, true);
+            out.push('"');
+        }
     }
-    out.push_str(&attr_text);
+    out.push_str(attrs);
     if el.children.is_empty() && fragments.is_empty() {
         out.push_str("/>");
-        return;
-    }
-    out.push('>');
-    for n in &el.children {
-        match n {
-            Node::Element(c) => write_element(c, out, &mut scope, &[]),
-            Node::Text(t) => escape_into(out, t, false),
+    } else {
+        out.push('>');
+        for n in &el.children {
+            match n {
+                Node::Element(c) => write_element(c, out, scope, attrs, &[]),
+                Node::Text(t) => escape_into(out, t, false),
+            }
         }
+        for f in fragments {
+            out.push_str(f);
+        }
+        out.push_str("</");
+        if let Some(p) = &el.prefix
+            && !el.ns.is_empty()
+        {
+            out.push_str(p);
+            out.push(':');
+        }
+        out.push_str(&el.name);
+        out.push('>');
     }
-    for f in fragments {
-        out.push_str(f);
-    }
-    out.push_str("</");
-    if let Some(p) = &el.prefix
-        && !el.ns.is_empty()
-    {
-        out.push_str(p);
-        out.push(':');
-    }
-    out.push_str(&el.name);
-    out.push('>');
+    scope.prefixes.truncate(mark);
+    scope.default_ns = outer_default;
 }
 
 #[cfg(test)]
 pub(crate) mod prop_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_tests;

@@ -205,7 +205,7 @@ fn attr_ns() -> impl Strategy<Value = Option<String>> {
     ]
 }
 
-fn leaf() -> impl Strategy<Value = Element> {
+pub(super) fn leaf() -> impl Strategy<Value = Element> {
     (
         prop::sample::select(NAMESPACES),
         name(),
@@ -226,7 +226,7 @@ fn leaf() -> impl Strategy<Value = Element> {
         })
 }
 
-fn tree() -> impl Strategy<Value = Element> {
+pub(super) fn tree() -> impl Strategy<Value = Element> {
     leaf().prop_recursive(6, 48, 5, |inner| {
         (
             leaf(),

@@ -12,6 +12,7 @@ use quick_xml::reader::NsReader;
 
 use super::{
     Attr, Document, Element, Exceeded, Limits, NS_XML, Node, Rejected, StanzaLimits, XmlError,
+    shared_ns,
 };
 
 /// Attributes kept in a rejected stanza's head, to address an error back.
@@ -26,10 +27,10 @@ fn syntax(offset: u64, e: impl std::fmt::Display) -> XmlError {
     }
 }
 
-fn resolve_ns(res: ResolveResult<'_>, offset: u64) -> Result<Option<String>, XmlError> {
+fn resolve_ns(res: ResolveResult<'_>, offset: u64) -> Result<Option<&str>, XmlError> {
     match res {
         ResolveResult::Unbound => Ok(None),
-        ResolveResult::Bound(ns) => Ok(Some(ns.into_inner().to_owned())),
+        ResolveResult::Bound(ns) => Ok(Some(ns.into_inner())),
         ResolveResult::Unknown(p) => Err(XmlError::UnknownPrefix { prefix: p, offset }),
     }
 }
@@ -40,8 +41,19 @@ fn open_element(
     offset: u64,
 ) -> Result<Element, XmlError> {
     let (res, local) = reader.resolver().resolve_element(start.name());
-    let ns = resolve_ns(res, offset)?.unwrap_or_default();
-    let mut el = Element::new(&ns, local.into_inner());
+    let ns = match res {
+        ResolveResult::Unbound => Cow::Borrowed(""),
+        ResolveResult::Bound(ns) => shared_ns(ns.into_inner()),
+        ResolveResult::Unknown(p) => return Err(XmlError::UnknownPrefix { prefix: p, offset }),
+    };
+    let mut el = Element {
+        name: local.into_inner().to_owned(),
+        ns,
+        prefix: None,
+        attrs: Vec::new(),
+        decls: Vec::new(),
+        children: Vec::new(),
+    };
     if let Some(p) = start.name().prefix() {
         el.prefix = Some(p.into_inner().to_owned());
     }
@@ -61,9 +73,9 @@ fn open_element(
         }
         let (res, local) = reader.resolver().resolve_attribute(key);
         let ans = if key.prefix().is_some_and(|p| p.into_inner() == "xml") {
-            Some(NS_XML.to_owned())
+            Some(Cow::Borrowed(NS_XML))
         } else {
-            resolve_ns(res, offset)?
+            resolve_ns(res, offset)?.map(shared_ns)
         };
         let value =
             a.normalized_value(XmlVersion::Implicit1_0)

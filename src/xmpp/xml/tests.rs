@@ -317,3 +317,14 @@ fn regression_a_fragment_in_no_namespace_stays_in_no_namespace() {
     let m = Element::new("jabber:client", "message");
     assert_eq!(m.to_xml_fragment(), m.to_xml());
 }
+
+#[test]
+fn text_ref_borrows_a_single_text_and_joins_several() {
+    let one = Element::parse("<a>x &amp; y</a>", &Limits::default()).unwrap();
+    assert!(matches!(one.text_ref(), Cow::Borrowed("x & y")));
+    let split = Element::parse("<a>x<b>in</b>y</a>", &Limits::default()).unwrap();
+    assert_eq!(split.text_ref(), "xy");
+    assert_eq!(split.text_ref(), split.text_content());
+    let none = Element::parse("<a><b/></a>", &Limits::default()).unwrap();
+    assert_eq!(none.text_ref(), "");
+}
