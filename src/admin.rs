@@ -79,6 +79,18 @@ pub struct WriteBody {
     pub priority: Option<u8>,
 }
 
+/// One write of `POST /datapoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedWrite {
+    pub name: String,
+    pub value: String,
+    #[serde(default)]
+    pub priority: Option<u8>,
+}
+
+/// Most writes in one `POST /datapoints` (about 100 bytes each, well below the body limit).
+pub const MAX_WRITES_PER_REQUEST: usize = 1000;
+
 /// An error answer: `{"error": "...", "fault": 6}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorJson {
@@ -95,7 +107,7 @@ pub fn router(admin: Admin) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/state", get(state))
-        .route("/datapoints", get(list))
+        .route("/datapoints", get(list).post(write_many))
         .route("/datapoints/{*name}", get(read).put(write))
         .route("/metrics", get(metrics))
         .route("/purge", axum::routing::post(purge))
@@ -329,6 +341,53 @@ async fn write(
         Err(f) if f.code == WriteFault::NOT_FOUND => unknown(&name),
         Err(f) => error(StatusCode::BAD_REQUEST, f.message, Some(f.code)),
     }
+}
+
+/// `POST /datapoints` with a JSON array of `{"name", "value", "priority"}`: local updates in
+/// order, answered once all are durable (one commit for the lot, as a SOAP Write of several
+/// items), with one result per write in the same order: the datapoint, or `{"error", "fault"}`
+/// for a write refused alone (the others still apply).
+async fn write_many(
+    State(a): State<Admin>,
+    body: Result<axum::Json<Vec<NamedWrite>>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let axum::Json(writes) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text(), None),
+    };
+    if writes.len() > MAX_WRITES_PER_REQUEST {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} writes in one request; at most {MAX_WRITES_PER_REQUEST}",
+                writes.len()
+            ),
+            None,
+        );
+    }
+    let results: Vec<serde_json::Value> = writes
+        .into_iter()
+        .map(|w| {
+            let mut req = WriteRequest::new(&w.name, w.value, UpdateSource::Admin);
+            req.priority = w.priority;
+            let result = match a.replicator.table().write(req) {
+                Ok(outcome) => serde_json::to_value(DatapointJson::of(outcome.datapoint())),
+                Err(f) => serde_json::to_value(ErrorJson {
+                    error: f.message,
+                    fault: Some(f.code),
+                }),
+            };
+            result.unwrap_or(serde_json::Value::Null)
+        })
+        .collect();
+    if let Err(e) = a.replicator.store().commit().await {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the writes are not durable: {e}"),
+            None,
+        );
+    }
+    axum::Json(results).into_response()
 }
 
 /// `POST /purge` (`webbinder purge` on a running agent): drops queued writes, or with

@@ -369,7 +369,38 @@ async fn presence_of_a_returning_peer_triggers_delivery(kind: Kind) {
 mod sizes;
 mod window;
 
+/// `POST /datapoints`: many local updates in one request, each answered in order (an unknown
+/// name refused alone), all replicated in order through B to R.
+async fn bulk_writes_replicate_in_order(kind: Kind) {
+    let s = sites(kind, "").await;
+    let url = format!("http://127.0.0.1:{}/datapoints", s.a.admin_port);
+    let http = reqwest::Client::new();
+    for chunk in 0..3u32 {
+        let mut writes: Vec<serde_json::Value> = (chunk * 100 + 1..=chunk * 100 + 100)
+            .map(|i| serde_json::json!({ "name": TEMP_OUT, "value": format!("{i}.0") }))
+            .collect();
+        writes.insert(
+            50,
+            serde_json::json!({ "name": "no/such/point", "value": "1" }),
+        );
+        let resp = http.post(&url).json(&writes).send().await.unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        let results: Vec<serde_json::Value> = resp.json().await.unwrap();
+        assert_eq!(results.len(), 101);
+        assert_eq!(results[50]["fault"], 6, "{}", results[50]);
+        assert_eq!(results[100]["value"], format!("{}.0", chunk * 100 + 100));
+    }
+    let seen = wait_recorded(&s.rec, &fwd(TEMP), "300.0").await;
+    assert_eq!(after(&seen, "1.0"), temps(1..=300));
+    let too_many: Vec<serde_json::Value> = (0..1001)
+        .map(|_| serde_json::json!({ "name": TEMP_OUT, "value": "1.0" }))
+        .collect();
+    let resp = http.post(&url).json(&too_many).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+}
+
 both_servers!(
+    bulk_writes_replicate_in_order,
     presence_of_a_returning_peer_triggers_delivery,
     every_change_arrives_in_order_with_fan_out_and_internal,
     peer_offline_then_back_delivers_everything_in_order,
