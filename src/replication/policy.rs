@@ -16,6 +16,8 @@
 //!    enqueueing each [`Fire`] (and calling `sent` for each one enqueued).
 
 #[cfg(test)]
+mod random_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeSet, HashMap};
