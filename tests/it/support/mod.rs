@@ -55,6 +55,10 @@ pub struct Server {
 }
 
 fn run_script(script: &str, args: &[&str], env: &[(String, String)]) -> String {
+    try_run_script(script, args, env).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_run_script(script: &str, args: &[&str], env: &[(String, String)]) -> Result<String, String> {
     let path = repo_root().join("scripts").join(script);
     let out = Command::new(&path)
         .args(args)
@@ -63,14 +67,14 @@ fn run_script(script: &str, args: &[&str], env: &[(String, String)]) -> String {
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
     if !out.status.success() {
-        panic!(
+        return Err(format!(
             "{script} {args:?} failed ({}):\n{}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
-        );
+        ));
     }
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Blocking helpers may run inside a multi-threaded tokio test.
@@ -86,30 +90,50 @@ impl Server {
         Server::start_with(kind, &[])
     }
 
-    /// Starts with extra environment for the up script (e.g. BOSH_MAX_INACTIVITY).
+    /// Starts with extra environment for the up script (e.g. BOSH_MAX_INACTIVITY). A port
+    /// taken between `free_port` and the server's bind (another test's agent or server) is a
+    /// race of the test rig, not of the product: it starts again on other ports, at most twice.
     pub fn start_with(kind: Kind, env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("wb-{}-", kind.name()))
-            .tempdir()
-            .expect("temp dir");
-        let mut s = Server {
-            kind,
-            dir,
-            c2s_port: free_port(),
-            http_port: free_port(),
-            env: HashMap::new(),
-            extra_env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        };
-        s.up();
-        s
+        let mut attempt = 0;
+        loop {
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("wb-{}-", kind.name()))
+                .tempdir()
+                .expect("temp dir");
+            let mut s = Server {
+                kind,
+                dir,
+                c2s_port: free_port(),
+                http_port: free_port(),
+                env: HashMap::new(),
+                extra_env: env
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            };
+            match s.try_up() {
+                Ok(()) => return s,
+                Err(e) if attempt < 2 && port_taken(&e) => {
+                    attempt += 1;
+                    eprintln!(
+                        "a port was taken meanwhile; starting {} again: {e}",
+                        kind.name()
+                    );
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     fn up(&mut self) {
+        if let Err(e) = self.try_up() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_up(&mut self) -> Result<(), String> {
         let out = blocking(|| {
-            run_script(
+            try_run_script(
                 &format!("{}-up.sh", self.kind.name()),
                 &[
                     &self.dir_str(),
@@ -118,12 +142,13 @@ impl Server {
                 ],
                 &self.extra_env,
             )
-        });
+        })?;
         self.env = out
             .lines()
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
+        Ok(())
     }
 
     pub fn dir_str(&self) -> String {
@@ -223,4 +248,9 @@ macro_rules! both_servers {
             }
         )*
     };
+}
+
+/// Whether an up script failed because one of its ports was taken.
+fn port_taken(output: &str) -> bool {
+    output.contains("eaddrinuse") || output.to_lowercase().contains("address already in use")
 }
