@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::losses::{AfterLoss, LossGuard};
 
@@ -38,6 +38,12 @@ pub struct DeliveryConfig {
     /// False for the internal queue: no session or presence needed.
     pub remote: bool,
 }
+
+/// The pause before a write stuck for session losses is sent alone again; it doubles per
+/// verdict on the same write, up to [`LOSS_RETRY_MAX`].
+pub const LOSS_RETRY: Duration = Duration::from_secs(5 * 60);
+/// The longest such pause.
+pub const LOSS_RETRY_MAX: Duration = Duration::from_secs(60 * 60);
 
 /// Names a batch; unique per machine, increasing.
 pub type BatchId = u64;
@@ -207,6 +213,11 @@ pub struct HostDelivery {
     /// flight (it is then the head, and the queue stuck).
     drain_first: bool,
     stuck: Option<(u64, String, StuckKind)>,
+    /// When a write stuck for session losses is sent alone again, and the pause after that
+    /// (doubling per verdict on the same write): losses the write did not cause (a flapping
+    /// server) must not stall the queue for good, and one it does cause costs the session
+    /// ever more rarely.
+    loss_retry: Option<(u64, Instant, Duration)>,
     /// After a purge, a write stuck for losses stays stuck if it is still the head.
     recheck: Option<(u64, String)>,
     guard: LossGuard,
@@ -235,6 +246,7 @@ impl HostDelivery {
             backoff: None,
             drain_first: false,
             stuck: None,
+            loss_retry: None,
             recheck: None,
             guard,
             loss_counted: false,
@@ -406,6 +418,18 @@ impl HostDelivery {
         {
             self.backoff = None;
         }
+        if let (Some((seq, _, StuckKind::Losses)), Some((_, at, _))) =
+            (&self.stuck, self.loss_retry)
+            && at <= now
+        {
+            info!(
+                seq,
+                "sending again, alone, a write stuck for session losses"
+            );
+            self.stuck = None;
+            self.more = true;
+            self.stale_fetch();
+        }
         self.pump(now);
     }
 
@@ -418,7 +442,14 @@ impl HostDelivery {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let batches = self.in_flight.iter().map(|b| b.deadline);
-        batches.chain(self.backoff.as_ref().map(|(t, _)| *t)).min()
+        let retry = match (&self.stuck, self.loss_retry) {
+            (Some((_, _, StuckKind::Losses)), Some((_, at, _))) => Some(at),
+            _ => None,
+        };
+        batches
+            .chain(self.backoff.as_ref().map(|(t, _)| *t))
+            .chain(retry)
+            .min()
     }
 
     /// Where the host stands.
@@ -439,8 +470,14 @@ impl HostDelivery {
                     warn!(%reason, items, next_cap = cap, "session lost with a batch in flight; sending smaller batches");
                 }
                 AfterLoss::Stuck { seq, losses } => {
+                    let pause = match self.loss_retry {
+                        Some((s, _, p)) if s == seq => (p * 2).min(LOSS_RETRY_MAX),
+                        _ => LOSS_RETRY,
+                    };
+                    self.loss_retry = Some((seq, now + pause, pause));
                     let why = format!(
-                        "write seq {seq} cost the XMPP session {losses} times in a row when sent alone: not sent again until purged"
+                        "write seq {seq} cost the XMPP session {losses} times in a row when sent alone: sent again alone in {}",
+                        humantime::format_duration(pause)
                     );
                     self.stuck = Some((seq, why, StuckKind::Losses));
                 }

@@ -484,7 +484,7 @@ impl Driver {
             }
             _ => reason.to_owned(),
         };
-        error!(seq, %reason, "queue stuck: its head write is not sent again until purged");
+        error!(seq, %reason, "queue stuck at its head write");
         let mark = Stuck {
             seq,
             kind,
@@ -559,7 +559,7 @@ fn stuck_reason(
             "{what} needs about {size} bytes as one stanza, over xmpp.max_stanza_size = {limit}: it can never be sent; {purge} or raise the limit"
         ),
         StuckKind::SessionLosses => format!(
-            "{what} (about {size} bytes, xmpp.max_stanza_size = {limit}) cost the XMPP session {losses} times in a row when sent alone (does the server accept less?): not sent again; {purge}, or restart the agent to retry"
+            "{what} (about {size} bytes, xmpp.max_stanza_size = {limit}) cost the XMPP session {losses} times in a row when sent alone (does the server accept less?): it is sent again alone after a pause that doubles each time (5 min up to 1 h); {purge}"
         ),
     }
 }

@@ -58,8 +58,9 @@ pub struct HostStats {
     pub purged: u64,
 }
 
-/// Why a host's queue is stuck: its head write `seq` is not sent again until it is purged
-/// (or, for [`StuckKind::TooLarge`], the limit is raised). Other hosts are not affected.
+/// Why a host's queue is stuck: its head write `seq` is not sent again until it is purged (or,
+/// for [`StuckKind::TooLarge`], the limit is raised; for [`StuckKind::SessionLosses`], a pause
+/// is over). Other hosts are not affected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stuck {
     /// The head write that cannot be delivered.

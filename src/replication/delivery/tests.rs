@@ -432,3 +432,48 @@ fn a_write_stuck_for_losses_stays_stuck_until_it_is_purged() {
     h.drain();
     assert_eq!(h.sends(), vec![(2, 2, 0)]);
 }
+
+/// Seed 25725 of the simulation: session losses the write did not cause (a flapping server)
+/// once made a lone write stuck until an operator purged it, with the queue behind it waiting.
+/// The verdict now expires: the write is sent alone again after a pause that doubles per
+/// verdict on the same write, and a delivery ends it.
+#[test]
+fn a_write_stuck_for_losses_is_sent_alone_again_after_a_doubling_pause() {
+    use super::{LOSS_RETRY, LOSS_RETRY_MAX};
+    let mut h = Harness::new(cfg(1, 1));
+    h.m.handle_session(h.now, true);
+    h.drain();
+    h.enqueue(2);
+    let lose = |h: &mut Harness| {
+        assert_eq!(h.sends(), vec![(1, 1, 0)]);
+        h.answer(1, Outcome::SessionLost("server restarted".into()));
+        h.m.handle_session(h.now, false);
+        h.m.handle_session(h.now, true);
+        h.drain();
+    };
+    for _ in 0..crate::replication::losses::MAX_LOSSES {
+        lose(&mut h);
+    }
+    assert!(matches!(h.m.state(), HostState::Stuck { seq: 1, .. }));
+    assert_eq!(h.m.poll_timeout(), Some(h.now + LOSS_RETRY));
+    h.advance(LOSS_RETRY - Duration::from_secs(1));
+    assert!(h.sent.is_empty(), "nothing before the pause is over");
+    h.advance(Duration::from_secs(1));
+    // Sent alone again; one more loss makes it stuck at once, for twice as long.
+    lose(&mut h);
+    assert!(matches!(h.m.state(), HostState::Stuck { seq: 1, .. }));
+    assert_eq!(h.m.poll_timeout(), Some(h.now + 2 * LOSS_RETRY));
+    for _ in 0..6 {
+        let next = h.m.poll_timeout().map(|t| t - h.now);
+        assert!(next.is_some_and(|d| d <= LOSS_RETRY_MAX), "{next:?}");
+        h.advance(next.unwrap_or_default());
+        lose(&mut h);
+    }
+    assert_eq!(h.m.poll_timeout(), Some(h.now + LOSS_RETRY_MAX));
+    // This time it goes through: the queue behind it follows.
+    h.advance(LOSS_RETRY_MAX);
+    assert_eq!(h.sends(), vec![(1, 1, 0)]);
+    h.deliver(1);
+    assert!(!matches!(h.m.state(), HostState::Stuck { .. }));
+    assert_eq!(h.sends(), vec![(2, 2, 1)]);
+}

@@ -26,7 +26,8 @@ pub fn after_run(w: &World) -> Result<(), Broken> {
             .find(|(_, q)| !q.entries.is_empty())
         {
             let head = q.entries.keys().next().copied();
-            // SPEC §6.7: a queue declared stuck at its head keeps it until a purge.
+            // SPEC §6.7: a queue declared stuck at its head keeps it until a purge (a write stuck
+            // for session losses is sent again after a pause, so the run goes on until then).
             if head.is_some() && w.stuck_at(i) == head {
                 continue;
             }
