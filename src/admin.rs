@@ -325,22 +325,40 @@ async fn write(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text(), None),
     };
-    let mut req = WriteRequest::new(&name, body.value, UpdateSource::Admin);
-    req.priority = body.priority;
-    match a.replicator.table().write(req) {
-        Ok(outcome) => {
-            if let Err(e) = a.replicator.store().commit().await {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("the write is not durable: {e}"),
-                    None,
-                );
-            }
-            axum::Json(DatapointJson::of(outcome.datapoint())).into_response()
-        }
+    match local_write(&a, &name, body.value, body.priority) {
+        Ok(dp) => match durable(&a, "write").await {
+            Ok(()) => axum::Json(dp).into_response(),
+            Err(r) => r,
+        },
         Err(f) if f.code == WriteFault::NOT_FOUND => unknown(&name),
         Err(f) => error(StatusCode::BAD_REQUEST, f.message, Some(f.code)),
     }
+}
+
+/// One local update (fires Web connections like a SOAP Write; not yet durable).
+fn local_write(
+    a: &Admin,
+    name: &str,
+    value: String,
+    priority: Option<u8>,
+) -> Result<DatapointJson, WriteFault> {
+    let mut req = WriteRequest::new(name, value, UpdateSource::Admin);
+    req.priority = priority;
+    a.replicator
+        .table()
+        .write(req)
+        .map(|outcome| DatapointJson::of(outcome.datapoint()))
+}
+
+/// Commits the local updates made so far; the error answer names `what` was not durable.
+async fn durable(a: &Admin, what: &str) -> Result<(), Response> {
+    a.replicator.store().commit().await.map_err(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the {what} is not durable: {e}"),
+            None,
+        )
+    })
 }
 
 /// `POST /datapoints` with a JSON array of `{"name", "value", "priority"}`: local updates in
@@ -368,10 +386,8 @@ async fn write_many(
     let results: Vec<serde_json::Value> = writes
         .into_iter()
         .map(|w| {
-            let mut req = WriteRequest::new(&w.name, w.value, UpdateSource::Admin);
-            req.priority = w.priority;
-            let result = match a.replicator.table().write(req) {
-                Ok(outcome) => serde_json::to_value(DatapointJson::of(outcome.datapoint())),
+            let result = match local_write(&a, &w.name, w.value, w.priority) {
+                Ok(dp) => serde_json::to_value(dp),
                 Err(f) => serde_json::to_value(ErrorJson {
                     error: f.message,
                     fault: Some(f.code),
@@ -380,14 +396,10 @@ async fn write_many(
             result.unwrap_or(serde_json::Value::Null)
         })
         .collect();
-    if let Err(e) = a.replicator.store().commit().await {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the writes are not durable: {e}"),
-            None,
-        );
+    match durable(&a, "batch of writes").await {
+        Ok(()) => axum::Json(results).into_response(),
+        Err(r) => r,
     }
-    axum::Json(results).into_response()
 }
 
 /// `POST /purge` (`webbinder purge` on a running agent): drops queued writes, or with

@@ -11,10 +11,6 @@ use crate::xmpp::session::IqError;
 use crate::xmpp::stanza::StanzaError;
 use crate::xmpp::xml::Element;
 
-/// How a receiving webbinder's `faultstring` starts when it refuses a batch whose `prev` it
-/// has not applied (SPEC §5 "Several Writes in flight").
-pub const GAP_FAULT_PREFIX: &str = "seq gap";
-
 /// Why a delivery attempt failed. Each is retried (after the host's `retry_time`, or at once
 /// for a gap); permanent refusals are not errors but refused items (SPEC §6.3).
 #[derive(Debug, thiserror::Error)]
@@ -131,9 +127,7 @@ pub fn read_answer(
         WriteAnswer::Delivered { refused } => Ok(refused),
         WriteAnswer::Gap { applied, prev } => Err(DeliveryError::ServerFault {
             jid: jid.to_owned(),
-            string: format!(
-                "{GAP_FAULT_PREFIX}: applied up to {applied}, this batch follows {prev}"
-            ),
+            string: format!("seq gap: applied up to {applied}, this batch follows {prev}"),
             gap: true,
         }),
         WriteAnswer::Retry(string) => Err(DeliveryError::ServerFault {

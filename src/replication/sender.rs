@@ -146,13 +146,7 @@ impl Replicator {
     /// The machine's settings for queue `name` (`None`: a host no longer bound).
     fn delivery_config(&self, name: &str) -> Option<DeliveryConfig> {
         if name == LOCAL_QUEUE {
-            return Some(DeliveryConfig {
-                window: 1,
-                retry_time: Duration::from_secs(1),
-                timeout: DEFAULT_SOAP_TIMEOUT,
-                max_items: MAX_ITEMS,
-                remote: false,
-            });
+            return Some(one_at_a_time(false));
         }
         let set = self.bindings();
         let h = set.hosts.get(name)?;
@@ -163,6 +157,17 @@ impl Replicator {
             max_items: MAX_ITEMS,
             remote: true,
         })
+    }
+}
+
+/// Settings of the internal queue (`remote` false), and placeholders for a host not bound.
+fn one_at_a_time(remote: bool) -> DeliveryConfig {
+    DeliveryConfig {
+        window: 1,
+        retry_time: Duration::from_secs(1),
+        timeout: DEFAULT_SOAP_TIMEOUT,
+        max_items: MAX_ITEMS,
+        remote,
     }
 }
 
@@ -192,16 +197,9 @@ impl Driver {
         let now = Instant::now();
         let local = name == LOCAL_QUEUE;
         let cfg = r.delivery_config(&name);
-        let mut m = HostDelivery::new(
-            cfg.clone().unwrap_or(DeliveryConfig {
-                window: 1,
-                retry_time: Duration::from_secs(1),
-                timeout: DEFAULT_SOAP_TIMEOUT,
-                max_items: MAX_ITEMS,
-                remote: true,
-            }),
-            now,
-        );
+        // A host no longer bound starts removed; its settings come with the reload that
+        // brings it back.
+        let mut m = HostDelivery::new(cfg.clone().unwrap_or_else(|| one_at_a_time(true)), now);
         if cfg.is_none() {
             m.handle_reload(now, None);
         }
@@ -323,25 +321,18 @@ impl Driver {
     }
 
     async fn send(&mut self, id: BatchId, first: u64, last: u64, prev: u64, items: usize) {
+        if self.local {
+            let outcome = match self.deliver_locally(first, last).await {
+                Ok(refused) => Outcome::Delivered { refused },
+                Err(e) => e.outcome(),
+            };
+            self.m.handle_answer(Instant::now(), id, outcome);
+            return;
+        }
         // Only durable entries leave: a sequence number a peer has seen must never be reused
         // after a crash.
         let sent = match self.r.inner.store.commit().await {
             Err(e) => Err(DeliveryError::Store(e)),
-            Ok(()) if self.local => {
-                let run: Vec<(u64, QueuedWrite)> = self
-                    .known
-                    .range(first..=last)
-                    .map(|(s, w)| (*s, w.clone()))
-                    .collect();
-                match self.deliver_locally(&run).await {
-                    Ok(refused) => {
-                        let outcome = Outcome::Delivered { refused };
-                        self.m.handle_answer(Instant::now(), id, outcome);
-                        return;
-                    }
-                    Err(e) => Err(e),
-                }
-            }
             Ok(()) => self.start_write(id, first, last, prev),
         };
         match sent {
@@ -505,16 +496,21 @@ impl Driver {
 
     /// Internal connections are written straight into the datapoint table, as any update;
     /// returns the refused ones (index, reason).
+    /// Internal connections: the queued writes `first..=last` go straight into the datapoint
+    /// table, as any update; one commit makes the applied values and their queue entries
+    /// durable together (the refused ones are dead-lettered by the settle).
     async fn deliver_locally(
         &self,
-        run: &[(u64, QueuedWrite)],
+        first: u64,
+        last: u64,
     ) -> Result<Vec<(usize, String)>, DeliveryError> {
         let source = UpdateSource::Replication {
             from: LOCAL_QUEUE.to_owned(),
         };
         let now = SystemTime::now();
-        let refused: Vec<(usize, String)> = run
-            .iter()
+        let refused: Vec<(usize, String)> = self
+            .known
+            .range(first..=last)
             .enumerate()
             .filter_map(|(i, (_, w))| {
                 let request = WriteRequest {
