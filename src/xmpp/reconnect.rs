@@ -81,6 +81,11 @@ impl ReconnectPolicy {
         self.ever_online = true;
     }
 
+    /// Failed login attempts since the last login (0: none).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
     /// Consecutive conflicts so far (0: none pending).
     pub fn conflicts(&self) -> u32 {
         self.conflicts
