@@ -27,6 +27,9 @@ use crate::datapoints::snvt::DpType;
 use crate::datapoints::{DatapointConfig, Direction};
 use crate::xmpp::jid::{Jid, JidError, normalize_user};
 
+mod servers;
+use servers::Endpoint;
+
 /// Default `xmpp.port`: the plain-HTTP BOSH port of both ejabberd and Prosody.
 const DEFAULT_PORT: u16 = 5280;
 /// Default `xmpp.bosh_path` (SPEC §3).
@@ -89,6 +92,9 @@ impl Config {
 ///
 /// `user`, `domain` and `resource` are validated together; [`XmppConfig::jid`] is their
 /// full JID.
+///
+/// `server`, `port`, `bosh_path` and `tls` describe the first connection manager; with
+/// `servers` in the file they are taken from its first URL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct XmppConfig {
     /// Host name or IP address of the BOSH connection manager, as written.
@@ -99,6 +105,9 @@ pub struct XmppConfig {
     pub bosh_path: String,
     /// Whether to use `https://` (certificates verified); default false.
     pub tls: bool,
+    /// The BOSH URLs of the connection managers, in the order to try them (failover): the
+    /// `servers` list, or the one URL built from `server`/`port`/`bosh_path`/`tls`. Never empty.
+    pub servers: Vec<String>,
     /// The XMPP domain, lower-cased as nodeprep does.
     pub domain: String,
     /// The account's node: a MAC ID in canonical form (`08-00-00-1a-7c-62`), any other name
@@ -125,22 +134,30 @@ pub struct XmppConfig {
 }
 
 impl XmppConfig {
-    /// The BOSH endpoint, `http(s)://server:port/bosh_path` (SPEC §5), with an IPv6 address
-    /// in brackets.
+    /// The (first) BOSH endpoint, `http(s)://server:port/bosh_path` (SPEC §5), with an IPv6
+    /// address in brackets.
     pub fn bosh_url(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        let host = if self.server.parse::<Ipv6Addr>().is_ok() {
-            format!("[{}]", self.server)
-        } else {
-            self.server.clone()
-        };
-        format!("{scheme}://{host}:{}{}", self.port, self.bosh_path)
+        self.servers
+            .first()
+            .cloned()
+            .unwrap_or_else(|| url_of(self.tls, &self.server, self.port, &self.bosh_path))
     }
 
     /// The agent's own full JID, `user@domain/resource`, as the server binds it.
     pub fn jid(&self) -> Jid {
         self.jid.clone()
     }
+}
+
+/// `http(s)://server:port/bosh_path`, with an IPv6 address in brackets.
+fn url_of(tls: bool, server: &str, port: u16, bosh_path: &str) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let host = if server.parse::<Ipv6Addr>().is_ok() {
+        format!("[{server}]")
+    } else {
+        server.to_owned()
+    };
+    format!("{scheme}://{host}:{port}{bosh_path}")
 }
 
 /// The `[agent]` section: local directories, the admin endpoint and who may send requests.
@@ -336,7 +353,7 @@ struct RawXmpp {
     server: Option<Spanned<String>>,
     port: Option<Spanned<i64>>,
     bosh_path: Option<Spanned<String>>,
-    tls: Option<bool>,
+    tls: Option<Spanned<bool>>,
     domain: Option<Spanned<String>>,
     user: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
@@ -346,6 +363,7 @@ struct RawXmpp {
     allow_plain: Option<bool>,
     wait: Option<Spanned<String>>,
     max_stanza_size: Option<Spanned<i64>>,
+    servers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -605,25 +623,9 @@ impl Validator<'_> {
         let header = raw.span();
         let raw = raw.into_inner();
 
-        let server = self
-            .required(&raw.server, "[xmpp]", &header, "server")
-            .and_then(|s| self.server(s));
-        let port = match &raw.port {
-            None => Some(DEFAULT_PORT),
-            Some(p) => match u16::try_from(*p.get_ref()) {
-                Ok(port) if port != 0 => Some(port),
-                _ => {
-                    self.error(
-                        &p.span(),
-                        format!("xmpp.port {} is outside 1..=65535", p.get_ref()),
-                    );
-                    None
-                }
-            },
-        };
-        let bosh_path = match &raw.bosh_path {
-            None => Some(DEFAULT_BOSH_PATH.to_owned()),
-            Some(p) => self.bosh_path(p),
+        let endpoint = match &raw.servers {
+            Some(list) => self.servers(&raw, list),
+            None => self.endpoint(&raw, &header),
         };
         let domain = self
             .required(&raw.domain, "[xmpp]", &header, "domain")
@@ -670,9 +672,8 @@ impl Validator<'_> {
         };
         let password = self.password(&raw, &header);
 
-        let (server, port, bosh_path, domain, user, resource, wait, password) = (
-            server?, port?, bosh_path?, domain?, user?, resource?, wait?, password?,
-        );
+        let (endpoint, domain, user, resource, wait, password) =
+            (endpoint?, domain?, user?, resource?, wait?, password?);
         let max_stanza_size = max_stanza_size?;
         let jid = match Jid::new(Some(&user), &domain, Some(&resource)) {
             Ok(jid) => jid,
@@ -684,10 +685,11 @@ impl Validator<'_> {
         };
         let (password, password_source, password_pos) = password;
         Some(XmppConfig {
-            server,
-            port,
-            bosh_path,
-            tls: raw.tls.unwrap_or(false),
+            server: endpoint.server,
+            port: endpoint.port,
+            bosh_path: endpoint.bosh_path,
+            tls: endpoint.tls,
+            servers: endpoint.servers,
             domain,
             user,
             resource,
@@ -698,6 +700,39 @@ impl Validator<'_> {
             max_stanza_size,
             jid,
             password_pos,
+        })
+    }
+
+    /// The one connection manager of `server`, `port`, `bosh_path` and `tls`.
+    fn endpoint(&mut self, raw: &RawXmpp, header: &Range<usize>) -> Option<Endpoint> {
+        let server = self
+            .required(&raw.server, "[xmpp]", header, "server")
+            .and_then(|s| self.server(s));
+        let port = match &raw.port {
+            None => Some(DEFAULT_PORT),
+            Some(p) => match u16::try_from(*p.get_ref()) {
+                Ok(port) if port != 0 => Some(port),
+                _ => {
+                    self.error(
+                        &p.span(),
+                        format!("xmpp.port {} is outside 1..=65535", p.get_ref()),
+                    );
+                    None
+                }
+            },
+        };
+        let bosh_path = match &raw.bosh_path {
+            None => Some(DEFAULT_BOSH_PATH.to_owned()),
+            Some(p) => self.bosh_path(p),
+        };
+        let (server, port, bosh_path) = (server?, port?, bosh_path?);
+        let tls = raw.tls.as_ref().is_some_and(|t| *t.get_ref());
+        Some(Endpoint {
+            servers: vec![url_of(tls, &server, port, &bosh_path)],
+            server,
+            port,
+            bosh_path,
+            tls,
         })
     }
 
@@ -1183,6 +1218,7 @@ direction = "in"            # in | out | in_out (default in_out)
                 port: 5280,
                 bosh_path: "/http-bind".to_owned(),
                 tls: false,
+                servers: vec!["http://127.0.0.1:5280/http-bind".to_owned()],
                 domain: "localhost".to_owned(),
                 user: "08-00-00-1a-7c-62".to_owned(),
                 resource: "ilon".to_owned(),
@@ -1819,7 +1855,7 @@ direction = "in"            # in | out | in_out (default in_out)
             format!(
                 "{ORIGIN}:6:1: xmpp: unknown field `pasword`, expected one of `server`, `port`, \
                  `bosh_path`, `tls`, `domain`, `user`, `password_file`, `password_env`, \
-                 `password`, `resource`, `allow_plain`, `wait`, `max_stanza_size`"
+                 `password`, `resource`, `allow_plain`, `wait`, `max_stanza_size`, `servers`"
             )
         );
         assert_eq!(

@@ -129,7 +129,7 @@ fn check(path: &std::path::Path) -> ExitCode {
                 "{}: ok: {} via {}, {} datapoint(s), state {}, bindings {}",
                 cfg.path.display(),
                 cfg.xmpp.jid(),
-                cfg.xmpp.bosh_url(),
+                cfg.xmpp.servers.join(" or "),
                 cfg.datapoints.len(),
                 cfg.agent.state_dir.display(),
                 cfg.agent.bindings_dir.display(),

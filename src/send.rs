@@ -146,7 +146,7 @@ pub async fn send(
 ) -> Result<Element, SendError> {
     let resource = format!("cli-{:08x}", rand::random::<u32>());
     let (client, _events) = Client::start(client_config(config, &resource, false))?;
-    let url = config.xmpp.bosh_url();
+    let url = config.xmpp.servers.join(", ");
     client
         .wait_online(timeout)
         .await

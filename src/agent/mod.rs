@@ -110,13 +110,14 @@ pub fn client_config(config: &Config, resource: &str, as_agent: bool) -> ClientC
     bosh.stanza_limits.max_bytes = x.max_stanza_size;
     bosh.stanza_limits.max_elements = MAX_STANZA_ELEMENTS;
     ClientConfig {
-        url: x.bosh_url(),
+        urls: x.servers.clone(),
         stream: StreamConfig {
             bosh,
             user: x.jid().node().unwrap_or_default().to_owned(),
             password: crate::xmpp::stream::Secret(x.password.expose().to_owned()),
             resource: resource.to_owned(),
-            plain_allowed: x.tls || x.allow_plain,
+            // Per server, PLAIN is also allowed over TLS (an https:// URL): the driver decides.
+            plain_allowed: x.allow_plain,
             fetch_roster: as_agent,
             initial_presence: as_agent,
         },
@@ -195,7 +196,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (client, mut events) = Client::start(client_config(&config, &config.xmpp.resource, true))?;
     let client = Arc::new(client);
     replicator.start(Some(client.clone()));
-    info!(%jid, url = %config.xmpp.bosh_url(), state = %config.agent.state_dir.display(), "agent starting");
+    info!(%jid, servers = %config.xmpp.servers.join(", "), state = %config.agent.state_dir.display(), "agent starting");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let reloads = Arc::new(ReloadStats::default());

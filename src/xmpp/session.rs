@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, info_span};
 
+use super::failover::Failover;
 use super::jid::Jid;
 use super::stanza::{self, IqType, StanzaError};
 use super::stream::{StreamConfig, StreamError};
@@ -29,8 +30,11 @@ const CLOSE_GRACE: Duration = Duration::from_secs(3);
 /// Everything the client needs to connect.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// `http(s)://host:port/path` of the BOSH connection manager.
-    pub url: String,
+    /// `http(s)://host:port/path` of each BOSH connection manager, in the
+    /// order to try them (at least one; [`super::failover`] picks).
+    pub urls: Vec<String>,
+    /// `stream.plain_allowed` is the `allow_plain` setting: the driver also
+    /// allows SASL PLAIN on each session to an `https://` URL.
     pub stream: StreamConfig,
     /// Default time an IQ may wait for its answer.
     pub iq_timeout: Duration,
@@ -136,6 +140,8 @@ struct Shared {
     next_id: AtomicU64,
     link: watch::Sender<Link>,
     stats: Stats,
+    /// The connection manager in use ([`Client::server`]).
+    server: Mutex<String>,
 }
 
 impl Shared {
@@ -171,6 +177,8 @@ pub enum ClientError {
     Http(#[from] reqwest::Error),
     #[error("BOSH URL {url:?} must start with http:// or https://")]
     BadUrl { url: String },
+    #[error("no BOSH URL to connect to")]
+    NoServers,
 }
 
 impl Client {
@@ -178,9 +186,14 @@ impl Client {
     pub fn start(
         cfg: ClientConfig,
     ) -> Result<(Client, mpsc::UnboundedReceiver<ClientEvent>), ClientError> {
-        if !(cfg.url.starts_with("http://") || cfg.url.starts_with("https://")) {
-            return Err(ClientError::BadUrl { url: cfg.url });
+        if let Some(url) = cfg
+            .urls
+            .iter()
+            .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(ClientError::BadUrl { url: url.clone() });
         }
+        let failover = Failover::new(cfg.urls.clone()).ok_or(ClientError::NoServers)?;
         let http = reqwest::Client::builder()
             .http1_only()
             .tcp_nodelay(true)
@@ -195,11 +208,13 @@ impl Client {
             next_id: AtomicU64::new(1),
             link,
             stats: Stats::default(),
+            server: Mutex::new(failover.current().to_owned()),
         });
         let iq_timeout = cfg.iq_timeout;
-        let span = info_span!("xmpp", user = %cfg.stream.user, url = %cfg.url);
+        let span = info_span!("xmpp", user = %cfg.stream.user);
         let driver = Driver {
             cfg,
+            failover,
             http,
             shared: shared.clone(),
             cmd_rx,
@@ -224,6 +239,15 @@ impl Client {
 
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
+    }
+
+    /// The BOSH URL in use: logged in to, or being tried next.
+    pub fn server(&self) -> String {
+        self.shared
+            .server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Waits until online; fails if the client stops or `within` passes.

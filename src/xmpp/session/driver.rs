@@ -2,15 +2,16 @@
 //! reqwest, correlates IQs, dispatches stanzas, and reconnects as
 //! [`ReconnectPolicy`] decides.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::super::bosh::{HttpFailure, HttpRequest, Rid};
+use super::super::failover::Failover;
 use super::super::jid::Jid;
 use super::super::reconnect::{Decision, ReconnectPolicy};
 use super::super::stanza::{self, IqType, StanzaError};
@@ -28,6 +29,7 @@ enum SessionEnd {
 
 pub(super) struct Driver {
     pub(super) cfg: ClientConfig,
+    pub(super) failover: Failover,
     pub(super) http: reqwest::Client,
     pub(super) shared: Arc<Shared>,
     pub(super) cmd_rx: mpsc::UnboundedReceiver<Command>,
@@ -60,7 +62,11 @@ impl Driver {
                 .stats
                 .sessions_started
                 .fetch_add(1, Ordering::Relaxed);
-            let end = self.session(&mut policy, &mut own).await;
+            let server = self.failover.current().to_owned();
+            let end = self
+                .session(&mut policy, &mut own)
+                .instrument(info_span!("session", %server))
+                .await;
             self.shared.fail_all(|id| IqError::SessionLost { id });
             let mut err = match end {
                 SessionEnd::Shutdown => {
@@ -71,10 +77,20 @@ impl Driver {
                 }
                 SessionEnd::Lost(e) => e,
             };
-            if let StreamError::SessionRefused { server, .. } = &mut err {
-                *server = Some(self.cfg.url.clone());
+            if let StreamError::SessionRefused { server: at, .. } = &mut err {
+                *at = Some(server.clone());
             }
-            let decision = policy.lost(&err, std::time::Instant::now(), rand::random());
+            let (decision, switch) =
+                self.failover
+                    .lost(&mut policy, &err, std::time::Instant::now(), rand::random());
+            if let Some(s) = switch {
+                warn!(from = %s.from, to = %s.to, reason = %err, "connection manager {} failed: switching to {}", s.from, s.to);
+                *self
+                    .shared
+                    .server
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = s.to;
+            }
             let (attempt, delay) = match decision {
                 Decision::Stop => {
                     error!(error = %err, "xmpp client gives up");
@@ -152,12 +168,11 @@ impl Driver {
 
     async fn session(&mut self, policy: &mut ReconnectPolicy, own: &mut Option<Jid>) -> SessionEnd {
         let rid = rand::random_range(1u64..(1u64 << 48));
-        let mut m = XmppStream::new(
-            self.cfg.stream.clone(),
-            rid,
-            super::super::sasl::random_nonce(),
-        );
-        let url: Arc<str> = Arc::from(self.cfg.url.as_str());
+        let url: Arc<str> = Arc::from(self.failover.current());
+        let mut stream = self.cfg.stream.clone();
+        // PLAIN is safe over TLS: decided per server, by its URL's scheme.
+        stream.plain_allowed |= url.starts_with("https://");
+        let mut m = XmppStream::new(stream, rid, super::super::sasl::random_nonce());
         let (resp_tx, mut resp_rx) =
             mpsc::unbounded_channel::<(Rid, Result<String, HttpFailure>)>();
         let mut closing_since: Option<Instant> = None;
@@ -177,6 +192,7 @@ impl Driver {
                         info!(%jid, %sid, "xmpp session online");
                         let reconnected = own.is_some();
                         policy.online(std::time::Instant::now());
+                        self.failover.online();
                         *own = Some(jid.clone());
                         own_jid = Some(jid.clone());
                         self.shared.link.send_replace(Link::Online(jid.clone()));

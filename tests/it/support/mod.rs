@@ -201,7 +201,7 @@ impl Server {
         let mut bosh = BoshConfig::new(&self.domain());
         bosh.wait = Duration::from_secs(20);
         ClientConfig {
-            url: self.bosh_url(),
+            urls: vec![self.bosh_url()],
             stream: StreamConfig {
                 bosh,
                 user: webbinder::xmpp::jid::normalize_user(user),
