@@ -3,6 +3,7 @@
 
 mod bindings;
 mod cli;
+mod cluster;
 mod disk;
 mod hostile;
 mod operations;

@@ -63,6 +63,26 @@ impl Agent {
     /// Writes the site's files: `mac`/`password` as its account on `server`, `allow` as its
     /// `[agent] allow` list.
     pub fn new(server: &Server, mac: &str, password: &str, allow: &[&str]) -> Agent {
+        let xmpp = format!("server = \"127.0.0.1\"\nport = {}\n", server.http_port);
+        Agent::with_xmpp(server, &xmpp, mac, password, allow)
+    }
+
+    /// [`Agent::new`] with `servers = [urls]` (failover, in this order) instead of one server;
+    /// `server` gives the domain.
+    pub fn with_servers(
+        server: &Server,
+        urls: &[String],
+        mac: &str,
+        password: &str,
+        allow: &[&str],
+    ) -> Agent {
+        let list: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
+        let xmpp = format!("servers = [{}]\n", list.join(", "));
+        Agent::with_xmpp(server, &xmpp, mac, password, allow)
+    }
+
+    /// Writes the site's files with `xmpp` (the lines that say where the server is).
+    fn with_xmpp(server: &Server, xmpp: &str, mac: &str, password: &str, allow: &[&str]) -> Agent {
         let dir = tempfile::Builder::new()
             .prefix("wb-agent-")
             .tempdir()
@@ -76,9 +96,7 @@ impl Agent {
             .collect();
         let config = format!(
             r#"[xmpp]
-server = "127.0.0.1"
-port = {port}
-domain = "{domain}"
+{xmpp}domain = "{domain}"
 user = "{mac}"
 password_file = "secret"
 wait = "20s"
@@ -87,7 +105,6 @@ wait = "20s"
 admin = "127.0.0.1:{admin_port}"
 allow = [{allow}]
 {DATAPOINTS}"#,
-            port = server.http_port,
             domain = server.domain(),
             allow = allow.join(", "),
         );

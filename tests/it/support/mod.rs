@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod cluster;
 pub mod recorder;
 pub mod soak;
 
@@ -123,6 +124,39 @@ impl Server {
                 Err(e) => panic!("{e}"),
             }
         }
+    }
+
+    /// A server that a script already started in `dir` (a cluster node): its `server.env`
+    /// is read; it is stopped on drop like any other.
+    pub fn adopt(kind: Kind, dir: tempfile::TempDir, c2s_port: u16, http_port: u16) -> Server {
+        let env = std::fs::read_to_string(dir.path().join("server.env"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Server {
+            kind,
+            dir,
+            c2s_port,
+            http_port,
+            env,
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// Kills the server process with SIGKILL (a crash: no clean shutdown, sockets reset),
+    /// checking first that the pid is still this server's (its command line names its dir).
+    pub fn kill(&self) {
+        let pid = self.env.get("PID").expect("the up script printed PID");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let ours = String::from_utf8_lossy(&cmdline).contains(&self.dir_str());
+        assert!(ours, "pid {pid} is not the server in {}", self.dir_str());
+        let status = Command::new("kill")
+            .args(["-KILL", pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -KILL {pid} failed");
     }
 
     fn up(&mut self) {
