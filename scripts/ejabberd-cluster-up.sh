@@ -75,6 +75,17 @@ fi
 NODE1=$(env_of 1 EJABBERD_NODE)
 NODE2=$(env_of 2 EJABBERD_NODE)
 
+http_status() {  # HTTP status of GET http://127.0.0.1:$1$2, via bash /dev/tcp only
+    local line
+    line=$(
+        exec 2>/dev/null
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+        timeout 5 head -n1 <&3
+    ) 2>/dev/null || return 1
+    set -- $line
+    echo "${2:-}"
+}
 in_cluster() { "$DIR/node$1/bin/ejabberdctl" list_cluster 2>/dev/null | grep -qF "$2"; }
 if ! in_cluster 2 "$NODE1"; then
     log "joining $NODE2 to $NODE1"
@@ -85,12 +96,15 @@ if ! in_cluster 2 "$NODE1"; then
     }
 fi
 # join_cluster restarts ejabberd on node 2: wait for both to list each other
-# and for node 2's BOSH endpoint to answer again.
+# and for both BOSH endpoints to answer (node 2's restarts).
 ok=0
 deadline=$(( $(date +%s) + ${START_TIMEOUT:-60} ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
     if in_cluster 1 "$NODE2" && in_cluster 2 "$NODE1" \
-        && port_busy "$5" "$IP1" && port_busy "$4" "$IP1"; then ok=1; break; fi
+        && [ "$(http_status "$3" /http-bind || true)" = 200 ] \
+        && [ "$(http_status "$5" /http-bind || true)" = 200 ] && port_busy "$4" "$IP1"; then
+        ok=1; break
+    fi
     sleep 0.2
 done
 if [ $ok != 1 ]; then

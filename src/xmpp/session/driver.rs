@@ -84,7 +84,7 @@ impl Driver {
                 self.failover
                     .lost(&mut policy, &err, std::time::Instant::now(), rand::random());
             if let Some(s) = switch {
-                warn!(from = %s.from, to = %s.to, reason = %err, "connection manager {} failed: switching to {}", s.from, s.to);
+                warn!(from = %s.from, to = %s.to, reason = %err, "switching to the next connection manager");
                 *self
                     .shared
                     .server
