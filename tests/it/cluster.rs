@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use webbinder::xmpp::session::Client;
 
 use crate::both_servers;
-use crate::support::agent::{Agent, TEMP, TEMP_OUT, admin_write, eventually};
+use crate::support::agent::{Agent, SOURCE, SWITCH, TEMP, TEMP_OUT, admin_write, eventually};
 use crate::support::cluster::Cluster;
 use crate::support::recorder::Recorder;
 use crate::support::{Kind, Server, free_port};
@@ -69,7 +69,9 @@ fn online_on(log: &str, url: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_move_to_the_surviving_node_and_nothing_is_lost() {
+    let t = Instant::now();
     let cluster = Cluster::start();
+    eprintln!("cluster up in {:?}", t.elapsed());
     let (n1, n2) = (cluster.node(1), cluster.node(2));
     // Registered once, on node 1: Mnesia replicates the accounts to node 2.
     n1.register(&[(A_MAC, "pw-a"), (B_MAC, "pw-b"), (R_MAC, "pw-r")]);
@@ -84,7 +86,8 @@ async fn agents_move_to_the_surviving_node_and_nothing_is_lost() {
         "b.toml",
         &(host("site-a", A_MAC)
             + &host("rec", R_MAC)
-            + &conn(TEMP, "rec", &format!("B:{TEMP}"), "send_on_delta = 0")),
+            + &conn(TEMP, "rec", &format!("B:{TEMP}"), "send_on_delta = 0")
+            + &conn(SOURCE, "site-a", SWITCH, "")),
     );
     b.start();
     a.start();
@@ -101,6 +104,9 @@ async fn agents_move_to_the_surviving_node_and_nothing_is_lost() {
         "B logs in to node 2 first:\n{}",
         b.log()
     );
+
+    // B -> A across the nodes too, before and after A moves.
+    b_to_a(&b, &a, "50.0 1").await;
 
     let port = a.admin_port;
     let writer = tokio::spawn(async move {
@@ -131,6 +137,7 @@ async fn agents_move_to_the_surviving_node_and_nothing_is_lost() {
     let switch = switch.unwrap_or_else(|| panic!("the switch is logged with both URLs:\n{log}"));
     eprintln!("{switch}");
     writer.await.unwrap().expect("every write acknowledged");
+    b_to_a(&b, &a, "100.0 1").await;
 
     let last = format!("{WRITES}.0");
     let seen = eventually(SETTLE, "the last write at the far end", || async {
@@ -146,4 +153,15 @@ async fn agents_move_to_the_surviving_node_and_nothing_is_lost() {
         "A took {recovered:?} to move to node 2"
     );
     assert!(b.is_running() && a.is_running());
+}
+
+/// B writes `value` to its SOURCE; it must arrive at A's SWITCH.
+async fn b_to_a(b: &Agent, a: &Agent, value: &str) {
+    let t = Instant::now();
+    b.dp_write(SOURCE, value).await.unwrap();
+    eventually(SETTLE, &format!("A's switch = {value}"), || async {
+        (a.dp_read(SWITCH).await.as_deref() == Some(value)).then_some(())
+    })
+    .await;
+    eprintln!("B -> A {value} took {:?}", t.elapsed());
 }
