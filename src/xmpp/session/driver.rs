@@ -1,6 +1,6 @@
 //! The tokio driver of [`Client`](super::Client): runs [`XmppStream`] over
 //! reqwest, correlates IQs, dispatches stanzas, and reconnects as
-//! [`ReconnectPolicy`] decides.
+//! [`ReconnectPolicy`] decides, to the connection manager [`Failover`] picks.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
@@ -125,9 +125,9 @@ impl Driver {
                 }
                 Decision::Retry { attempt, delay } => {
                     if err.is_refused_session() {
-                        error!(error = %err, "xmpp session refused");
+                        error!(error = %err, %server, "xmpp session refused");
                     } else {
-                        warn!(error = %err, "xmpp session lost");
+                        warn!(error = %err, %server, "xmpp session lost");
                     }
                     self.shared
                         .link
