@@ -202,6 +202,7 @@ impl Server {
         bosh.wait = Duration::from_secs(20);
         ClientConfig {
             url: self.bosh_url(),
+            ca_file: None,
             stream: StreamConfig {
                 bosh,
                 user: webbinder::xmpp::jid::normalize_user(user),
