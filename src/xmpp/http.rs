@@ -115,20 +115,21 @@ pub enum TlsProblem {
 
 impl TlsProblem {
     /// Finds the rustls error in `err`'s source chain. `io::Error` hides its
-    /// inner error from `source()`, so it is looked into explicitly.
+    /// inner error from `source()` (and hyper-rustls nests two of them), so
+    /// it is looked into explicitly.
     pub fn find(err: &(dyn StdError + 'static)) -> Option<TlsProblem> {
         let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
         while let Some(e) = cur {
             if let Some(r) = e.downcast_ref::<rustls::Error>() {
                 return Some(TlsProblem::from_rustls(r));
             }
-            if let Some(io) = e.downcast_ref::<std::io::Error>()
-                && let Some(inner) = io.get_ref()
-                && let Some(r) = inner.downcast_ref::<rustls::Error>()
+            cur = match e
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
             {
-                return Some(TlsProblem::from_rustls(r));
-            }
-            cur = e.source();
+                Some(inner) => Some(inner as &(dyn StdError + 'static)),
+                None => e.source(),
+            };
         }
         None
     }

@@ -10,4 +10,5 @@ mod replication;
 mod smartserver;
 mod soak;
 mod support;
+mod tls;
 mod transport;

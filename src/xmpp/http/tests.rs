@@ -26,11 +26,12 @@ impl StdError for Outer {
 }
 
 fn wrapped(e: CertificateError) -> Outer {
-    // tokio-rustls reports a handshake failure as io::Error(InvalidData, rustls::Error).
-    Outer(std::io::Error::new(
+    // As reqwest 0.12 reports it: hyper-util's error around io::Error(Other) around
+    // tokio-rustls's io::Error(InvalidData) around the rustls::Error.
+    Outer(std::io::Error::other(std::io::Error::new(
         std::io::ErrorKind::InvalidData,
         rustls::Error::InvalidCertificate(e),
-    ))
+    )))
 }
 
 fn problem(e: CertificateError) -> Option<TlsProblem> {

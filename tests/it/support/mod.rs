@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod recorder;
 pub mod soak;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
