@@ -55,6 +55,44 @@ async fn valid_certificate_with_ca_file(kind: Kind) {
         .expect("client online over https");
     // A SOAP round trip: request and answer both ride HTTPS BOSH.
     assert_eq!(wait_serving(&client, &agent, SWITCH).await, "0.0 0");
+    // The command-line client over HTTPS: the CA from ca_file, then from the system
+    // store (SSL_CERT_FILE stands in for it), then from nowhere.
+    let (code, out, err) = agent.cli(&["send", "--read", SWITCH]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0.0 0"), "{out}");
+    let config = std::fs::read_to_string(agent.config_path()).expect("config");
+    let bare = agent.path().join("no-ca-file.toml");
+    std::fs::write(&bare, config.replace("ca_file = \"site-ca.pem\"\n", "")).expect("config");
+    let send = |ssl_cert_file: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_webbinder"));
+        cmd.arg("--config")
+            .arg(&bare)
+            .args(["send", "--read", SWITCH])
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .stdin(std::process::Stdio::null());
+        if let Some(f) = ssl_cert_file {
+            cmd.env("SSL_CERT_FILE", f);
+        }
+        let out = cmd.output().expect("run webbinder send");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = send(Some(&ca.ca_file()));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("0.0 0"), "{out}");
+    let (code, _, err) = send(None);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains(&format!(
+            "TLS: the certificate of 127.0.0.1:{} is issued by an unknown CA",
+            server.https_port()
+        )),
+        "{err}"
+    );
     client.shutdown().await;
     agent.stop();
 }
