@@ -4,6 +4,7 @@
 # Makes sure the Debian packages the integration tests need are installed:
 #   ejabberd                 (for "ejabberd", Debian 12: 23.01)
 #   prosody + lua-unbound    (for "prosody",  Debian 12: 0.12.3)
+#   openssl                  (always: scripts/tls-ca.sh makes the TLS tests' certificates)
 # With no argument both servers are checked. Quick (a dpkg-query, no lock, no
 # network) when everything is already installed; prints nothing then.
 #
@@ -26,7 +27,7 @@ die() { echo "install-servers: ERROR: $*" >&2; exit 1; }
 log() { echo "install-servers: $*" >&2; }
 
 want_servers=${*:-ejabberd prosody}
-pkgs_wanted=""
+pkgs_wanted="openssl"
 for s in $want_servers; do
     case $s in
         ejabberd) pkgs_wanted="$pkgs_wanted ejabberd" ;;

@@ -3,6 +3,7 @@
 
 pub mod bosh;
 pub mod failover;
+pub mod http;
 pub mod jid;
 pub mod ns;
 pub mod reconnect;

@@ -7,6 +7,7 @@
 //! module moves bytes, keeps time and talks to the application.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct ClientConfig {
     pub urls: Vec<String>,
     /// `stream.plain_allowed` is the `allow_plain` setting: the driver also
     /// allows SASL PLAIN on each session to an `https://` URL.
+    /// PEM trust anchors added to the system roots (a site's own CA).
+    pub ca_file: Option<PathBuf>,
     pub stream: StreamConfig,
     /// Default time an IQ may wait for its answer.
     pub iq_timeout: Duration,
@@ -175,6 +178,8 @@ pub struct Client {
 pub enum ClientError {
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    CaFile(#[from] super::http::CaFileError),
     #[error("BOSH URL {url:?} must start with http:// or https://")]
     BadUrl { url: String },
     #[error("no BOSH URL to connect to")]
@@ -194,12 +199,7 @@ impl Client {
             return Err(ClientError::BadUrl { url: url.clone() });
         }
         let failover = Failover::new(cfg.urls.clone()).ok_or(ClientError::NoServers)?;
-        let http = reqwest::Client::builder()
-            .http1_only()
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(4)
-            .connect_timeout(Duration::from_secs(10))
-            .build()?;
+        let http = super::http::http_client(&cfg)?;
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (link, _) = watch::channel(Link::Connecting);

@@ -189,3 +189,21 @@ fn a_command_line_client_does_not_retry_its_first_login() {
         Decision::Retry { .. }
     ));
 }
+
+#[test]
+fn a_certificate_that_does_not_verify_is_retried_with_backoff_never_fatal() {
+    // What the driver makes of a rustls refusal (xmpp::http): a transport failure of the
+    // session creation. Fixing the certificate or ca_file needs no restart of the agent.
+    let tls = StreamError::Bosh(Termination::Unreachable {
+        failure: HttpFailure::Transport("TLS: the certificate of 127.0.0.1:5443 is expired".into()),
+    });
+    assert!(!tls.is_fatal());
+    let mut p = agent();
+    let t0 = Instant::now();
+    let delays: Vec<Duration> = (0..8)
+        .map(|i| delay(&p.lost(&tls, t0 + Duration::from_secs(i * 30), 1.0)))
+        .collect();
+    assert_eq!(delays[0], Duration::from_millis(500));
+    assert_eq!(delays[1], Duration::from_secs(1));
+    assert_eq!(delays[7], Duration::from_secs(30));
+}

@@ -12,6 +12,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::super::bosh::{HttpFailure, HttpRequest, Rid};
 use super::super::failover::Failover;
+use super::super::http::tls_failure;
 use super::super::jid::Jid;
 use super::super::reconnect::{Decision, ReconnectPolicy};
 use super::super::stanza::{self, IqType, StanzaError};
@@ -412,7 +413,10 @@ async fn post(http: &reqwest::Client, url: &str, req: &HttpRequest) -> Result<St
             .body(req.body.to_string())
             .send()
             .await
-            .map_err(|e| HttpFailure::Transport(error_chain(&e)))?;
+            .map_err(|e| {
+                // A certificate that does not verify, in the operator's words (never plain HTTP).
+                HttpFailure::Transport(tls_failure(url, &e).unwrap_or_else(|| error_chain(&e)))
+            })?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(HttpFailure::Status(resp.status().as_u16()));
         }

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod cluster;
 pub mod recorder;
 pub mod soak;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -236,6 +237,7 @@ impl Server {
         bosh.wait = Duration::from_secs(20);
         ClientConfig {
             urls: vec![self.bosh_url()],
+            ca_file: None,
             stream: StreamConfig {
                 bosh,
                 user: webbinder::xmpp::jid::normalize_user(user),
