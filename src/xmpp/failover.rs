@@ -14,7 +14,10 @@
 //!   backoff apply (and grow). A login ends the round.
 //! - Failures that are not the server's are not a reason to move: a conflict
 //!   (another client took our JID) waits on the same server as the policy
-//!   says; a fatal error (wrong password) stops, as with one server.
+//!   says; a wrong password or no usable SASL mechanism stops, as with one
+//!   server. An error fatal for one server only (wrong BOSH path, a node
+//!   that does not serve the domain) moves on like a dead server; the agent
+//!   stops only when every server in a round answered so.
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +42,8 @@ pub struct Failover {
     current: usize,
     /// Servers that failed since the last login or the last full round.
     failed: usize,
+    /// Of those, servers that refused us for good (wrong path, unknown domain).
+    refused: usize,
 }
 
 impl Failover {
@@ -48,6 +53,7 @@ impl Failover {
             servers,
             current: 0,
             failed: 0,
+            refused: 0,
         })
     }
 
@@ -60,6 +66,7 @@ impl Failover {
     /// round through the list starts again from it.
     pub fn online(&mut self) {
         self.failed = 0;
+        self.refused = 0;
     }
 
     /// The session on the current server ended with `err`; `jitter` is
@@ -72,14 +79,29 @@ impl Failover {
         now: Instant,
         jitter: f64,
     ) -> (Decision, Option<Switch>) {
-        if err.is_fatal() || err.is_conflict() {
+        let several = self.servers.len() > 1;
+        let server_fatal = err.is_fatal() && !err.is_account_fatal();
+        if err.is_conflict() || (err.is_fatal() && !(several && server_fatal)) {
             return (policy.lost(err, now, jitter), None);
         }
         self.failed += 1;
+        if server_fatal {
+            self.refused += 1;
+        }
         let round_done = self.failed >= self.servers.len();
         let decision = if round_done {
+            let all_refused = self.refused >= self.servers.len();
             self.failed = 0;
-            policy.lost(err, now, jitter)
+            self.refused = 0;
+            if all_refused {
+                policy.lost(err, now, jitter)
+            } else if server_fatal {
+                // The round ends on a refusal, but some server failed in a way
+                // that may pass: back off as for an outage.
+                policy.backoff(jitter)
+            } else {
+                policy.lost(err, now, jitter)
+            }
         } else {
             let jitter = if jitter.is_finite() {
                 jitter.clamp(0.0, 1.0)

@@ -127,6 +127,21 @@ impl ReconnectPolicy {
                 return Decision::Stop;
             }
         }
+        self.backoff(jitter)
+    }
+
+    /// The next ordinary backoff delay, whatever the cause (the failover
+    /// rule's round of servers that each failed in its own way); a
+    /// command-line client that never got online stops instead.
+    pub fn backoff(&mut self, jitter: f64) -> Decision {
+        if !self.ever_online && !self.retry_first_connect {
+            return Decision::Stop;
+        }
+        let jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
         self.attempt = self.attempt.saturating_add(1);
         let exp = self
             .min

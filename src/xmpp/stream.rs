@@ -108,6 +108,13 @@ impl StreamError {
         )
     }
 
+    /// True for a fatal error that is about the account, not the server
+    /// (wrong password, no usable SASL mechanism): another server of the
+    /// same domain would give the same answer.
+    pub fn is_account_fatal(&self) -> bool {
+        matches!(self, StreamError::AuthFailed { .. } | StreamError::Sasl(_))
+    }
+
     /// True when the server refused to create a session at all.
     pub fn is_refused_session(&self) -> bool {
         matches!(self, StreamError::SessionRefused { .. })

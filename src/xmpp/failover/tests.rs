@@ -200,3 +200,46 @@ fn a_server_still_starting_is_skipped_like_a_dead_one() {
     assert_eq!(delay(&d), SWITCH_DELAY);
     assert_eq!(s.map(|s| s.to), Some(B.to_owned()));
 }
+
+fn wrong_path() -> StreamError {
+    StreamError::Bosh(Termination::Unreachable {
+        failure: HttpFailure::Status(404),
+    })
+}
+
+#[test]
+fn a_server_that_refuses_for_good_is_passed_over_while_another_may_work() {
+    let t = Instant::now();
+    let (mut f, mut p) = (failover(&[A, B]), agent());
+    // A answers 404 (wrong BOSH path on that node): move on to B at once.
+    let (d, s) = f.lost(&mut p, &wrong_path(), t, 1.0);
+    assert_eq!(delay(&d), SWITCH_DELAY);
+    assert_eq!(s.map(|s| s.to), Some(B.to_owned()));
+    // B is down: the round ends with a backoff, not a stop, and goes back to A.
+    let (d, _) = f.lost(&mut p, &unreachable(), t, 1.0);
+    assert_eq!(delay(&d), Duration::from_millis(500));
+    assert_eq!(f.current(), A);
+    // A refuses again, then B comes back and refuses no more: still retrying.
+    let (d, _) = f.lost(&mut p, &wrong_path(), t, 1.0);
+    assert!(matches!(d, Decision::Retry { .. }));
+}
+
+#[test]
+fn the_agent_stops_only_when_every_server_refuses_for_good() {
+    let t = Instant::now();
+    let (mut f, mut p) = (failover(&[A, B]), agent());
+    assert!(matches!(
+        f.lost(&mut p, &wrong_path(), t, 0.5).0,
+        Decision::Retry { .. }
+    ));
+    assert_eq!(f.lost(&mut p, &wrong_path(), t, 0.5).0, Decision::Stop);
+}
+
+#[test]
+fn a_single_server_that_refuses_for_good_still_stops_at_once() {
+    let (mut f, mut p) = (failover(&[A]), agent());
+    assert_eq!(
+        f.lost(&mut p, &wrong_path(), Instant::now(), 0.5).0,
+        Decision::Stop
+    );
+}
