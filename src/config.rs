@@ -26,6 +26,8 @@ use toml::Spanned;
 use crate::datapoints::snvt::DpType;
 use crate::datapoints::{DatapointConfig, Direction};
 use crate::xmpp::jid::{Jid, JidError, normalize_user};
+pub use crate::xmpp::proxy::ProxySetting;
+use crate::xmpp::proxy::ProxyUrl;
 
 /// Default `xmpp.port`: the plain-HTTP BOSH port of both ejabberd and Prosody.
 const DEFAULT_PORT: u16 = 5280;
@@ -120,6 +122,9 @@ pub struct XmppConfig {
     /// The connection manager's largest accepted stanza in bytes (default 256 KiB, ejabberd's
     /// stock `max_stanza_size`). Outgoing batches and answers are sized below it (SPEC §5).
     pub max_stanza_size: usize,
+    /// The HTTP proxy: `proxy = "http://host:port"`, `"none"` (direct), or absent (the
+    /// environment's `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`).
+    pub proxy: ProxySetting,
     jid: Jid,
     password_pos: Position,
 }
@@ -346,6 +351,7 @@ struct RawXmpp {
     allow_plain: Option<bool>,
     wait: Option<Spanned<String>>,
     max_stanza_size: Option<Spanned<i64>>,
+    proxy: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -669,11 +675,26 @@ impl Validator<'_> {
             },
         };
         let password = self.password(&raw, &header);
+        let proxy = match &raw.proxy {
+            None => Some(ProxySetting::FromEnv),
+            Some(p) if p.get_ref().trim() == "none" => Some(ProxySetting::Direct),
+            Some(p) => match ProxyUrl::parse(p.get_ref()) {
+                Ok(_) => Some(ProxySetting::Url(p.get_ref().trim().to_owned())),
+                Err(e) => {
+                    self.error(
+                        &p.span(),
+                        format!("xmpp.proxy: {e} (expected \"http://host:port\" or \"none\")"),
+                    );
+                    None
+                }
+            },
+        };
 
         let (server, port, bosh_path, domain, user, resource, wait, password) = (
             server?, port?, bosh_path?, domain?, user?, resource?, wait?, password?,
         );
         let max_stanza_size = max_stanza_size?;
+        let proxy = proxy?;
         let jid = match Jid::new(Some(&user), &domain, Some(&resource)) {
             Ok(jid) => jid,
             Err(e) => {
@@ -696,6 +717,7 @@ impl Validator<'_> {
             allow_plain: raw.allow_plain.unwrap_or(false),
             wait,
             max_stanza_size,
+            proxy,
             jid,
             password_pos,
         })
@@ -1191,6 +1213,7 @@ direction = "in"            # in | out | in_out (default in_out)
                 allow_plain: false,
                 wait: Duration::from_secs(60),
                 max_stanza_size: 262_144,
+                proxy: ProxySetting::FromEnv,
                 jid: "08-00-00-1a-7c-62@localhost/ilon".parse().unwrap(),
                 password_pos: Position { line: 8, col: 17 },
             },
@@ -1303,6 +1326,26 @@ direction = "in"            # in | out | in_out (default in_out)
         let bracketed = parse(&XMPP.replace("\"127.0.0.1\"", "\"[::1]\""));
         assert_eq!(bracketed.xmpp.server, "::1");
         assert_eq!(bracketed.xmpp.bosh_url(), "http://[::1]:5280/http-bind");
+    }
+
+    #[test]
+    fn proxy_setting_absent_none_or_url_and_malformed_names_the_position() {
+        assert_eq!(parse(XMPP).xmpp.proxy, ProxySetting::FromEnv);
+        let none = parse(&format!("{XMPP}proxy = \"none\"\n"));
+        assert_eq!(none.xmpp.proxy, ProxySetting::Direct);
+        let url = parse(&format!("{XMPP}proxy = \"http://proxy:3128\"\n"));
+        assert_eq!(
+            url.xmpp.proxy,
+            ProxySetting::Url("http://proxy:3128".into())
+        );
+        let e = errors(&format!("{XMPP}proxy = \"socks5://u:pw@proxy:1080\"\n"));
+        assert!(e.contains(&format!("{ORIGIN}:6:9: xmpp.proxy: ")), "{e}");
+        assert!(
+            e.contains("http:// or https://") && !e.contains("pw@"),
+            "{e}"
+        );
+        let e = errors(&format!("{XMPP}proxy = \"http://proxy\"\n"));
+        assert!(e.contains(":6:9: ") && e.contains("no port"), "{e}");
     }
 
     #[test]
@@ -1819,7 +1862,7 @@ direction = "in"            # in | out | in_out (default in_out)
             format!(
                 "{ORIGIN}:6:1: xmpp: unknown field `pasword`, expected one of `server`, `port`, \
                  `bosh_path`, `tls`, `domain`, `user`, `password_file`, `password_env`, \
-                 `password`, `resource`, `allow_plain`, `wait`, `max_stanza_size`"
+                 `password`, `resource`, `allow_plain`, `wait`, `max_stanza_size`, `proxy`"
             )
         );
         assert_eq!(

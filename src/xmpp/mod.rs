@@ -4,6 +4,7 @@
 pub mod bosh;
 pub mod jid;
 pub mod ns;
+pub mod proxy;
 pub mod reconnect;
 pub mod sasl;
 pub mod session;

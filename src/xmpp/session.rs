@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, info_span};
 
 use super::jid::Jid;
+pub use super::proxy::ProxySetting;
+use super::proxy::{ProxyError, ProxyPlan};
 use super::stanza::{self, IqType, StanzaError};
 use super::stream::{StreamConfig, StreamError};
 use super::xml::Element;
@@ -40,6 +42,8 @@ pub struct ClientConfig {
     /// Keep trying when the very first connection fails (an agent), or give
     /// up at once (a command-line client).
     pub retry_first_connect: bool,
+    /// The HTTP proxy setting (`[xmpp] proxy`).
+    pub proxy: ProxySetting,
 }
 
 /// What the client tells the application.
@@ -171,6 +175,12 @@ pub enum ClientError {
     Http(#[from] reqwest::Error),
     #[error("BOSH URL {url:?} must start with http:// or https://")]
     BadUrl { url: String },
+    #[error("HTTP proxy for {url}: {source}")]
+    Proxy {
+        url: String,
+        #[source]
+        source: ProxyError,
+    },
 }
 
 impl Client {
@@ -181,7 +191,20 @@ impl Client {
         if !(cfg.url.starts_with("http://") || cfg.url.starts_with("https://")) {
             return Err(ClientError::BadUrl { url: cfg.url });
         }
-        let http = reqwest::Client::builder()
+        let plan = ProxyPlan::resolve(&cfg.proxy, |v| std::env::var(v).ok()).map_err(|source| {
+            ClientError::Proxy {
+                url: cfg.url.clone(),
+                source,
+            }
+        })?;
+        let mut builder = reqwest::Client::builder().no_proxy();
+        if let Some(proxy) = plan.reqwest_proxy() {
+            builder = builder.proxy(proxy);
+        }
+        if let Ok(target) = reqwest::Url::parse(&cfg.url) {
+            tracing::info!(url = %cfg.url, "BOSH requests go {}", plan.route(&target));
+        }
+        let http = builder
             .http1_only()
             .tcp_nodelay(true)
             .pool_max_idle_per_host(4)

@@ -215,6 +215,7 @@ impl Server {
             reconnect_min: Duration::from_millis(200),
             reconnect_max: Duration::from_secs(2),
             retry_first_connect: true,
+            proxy: webbinder::xmpp::session::ProxySetting::Direct,
         }
     }
 }
