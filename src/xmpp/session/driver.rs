@@ -396,7 +396,13 @@ async fn post(http: &reqwest::Client, url: &str, req: &HttpRequest) -> Result<St
             .body(req.body.to_string())
             .send()
             .await
-            .map_err(|e| HttpFailure::Transport(error_chain(&e)))?;
+            .map_err(|e| {
+                if e.is_connect() {
+                    HttpFailure::Connect(error_chain(&e))
+                } else {
+                    HttpFailure::Transport(error_chain(&e))
+                }
+            })?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(HttpFailure::Status(resp.status().as_u16()));
         }
