@@ -6,6 +6,7 @@ mod cli;
 mod disk;
 mod hostile;
 mod operations;
+mod proxy;
 mod replication;
 mod smartserver;
 mod soak;

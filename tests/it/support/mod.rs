@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod proxy;
 pub mod recorder;
 pub mod soak;
 
