@@ -116,6 +116,9 @@ pub struct XmppConfig {
     pub password_source: PasswordSource,
     /// Whether SASL PLAIN may be used without TLS (default false).
     pub allow_plain: bool,
+    /// PEM trust anchors added to the system roots (a site's own CA), resolved against
+    /// [`Config::dir`]; [`load`] checks that it holds at least one usable certificate.
+    pub ca_file: Option<PathBuf>,
     /// BOSH `wait`: the longest the connection manager holds an idle request (default 60 s),
     /// a whole number of seconds.
     pub wait: Duration,
@@ -349,6 +352,7 @@ struct RawXmpp {
     password: Option<Spanned<String>>,
     resource: Option<Spanned<String>>,
     allow_plain: Option<bool>,
+    ca_file: Option<Spanned<String>>,
     wait: Option<Spanned<String>>,
     max_stanza_size: Option<Spanned<i64>>,
     proxy: Option<Spanned<String>>,
@@ -689,12 +693,17 @@ impl Validator<'_> {
                 }
             },
         };
+        let ca_file = match &raw.ca_file {
+            None => Some(None),
+            Some(f) => self.ca_file(f).map(Some),
+        };
 
         let (server, port, bosh_path, domain, user, resource, wait, password) = (
             server?, port?, bosh_path?, domain?, user?, resource?, wait?, password?,
         );
         let max_stanza_size = max_stanza_size?;
         let proxy = proxy?;
+        let ca_file = ca_file?;
         let jid = match Jid::new(Some(&user), &domain, Some(&resource)) {
             Ok(jid) => jid,
             Err(e) => {
@@ -715,6 +724,7 @@ impl Validator<'_> {
             password,
             password_source,
             allow_plain: raw.allow_plain.unwrap_or(false),
+            ca_file,
             wait,
             max_stanza_size,
             proxy,
@@ -867,6 +877,22 @@ impl Validator<'_> {
                 Some((Secret::new(text.clone()), PasswordSource::Literal, pos))
             }
         }
+    }
+
+    /// `ca_file`, resolved against the config's directory; read and checked by [`load`].
+    fn ca_file(&mut self, value: &Spanned<String>) -> Option<PathBuf> {
+        if value.get_ref().is_empty() {
+            self.error(&value.span(), "xmpp.ca_file is empty".to_owned());
+            return None;
+        }
+        let file = self.dir.join(value.get_ref());
+        if self.env.is_some()
+            && let Err(e) = crate::xmpp::http::read_ca_file(&file)
+        {
+            self.error(&value.span(), format!("xmpp.ca_file: {e}"));
+            return None;
+        }
+        Some(file)
     }
 
     fn read_password_file(&mut self, file: &Path, span: &Range<usize>) -> Option<Secret> {
@@ -1211,6 +1237,7 @@ direction = "in"            # in | out | in_out (default in_out)
                 password: Secret::default(),
                 password_source: PasswordSource::File(PathBuf::from("/etc/webbinder/secret")),
                 allow_plain: false,
+                ca_file: None,
                 wait: Duration::from_secs(60),
                 max_stanza_size: 262_144,
                 proxy: ProxySetting::FromEnv,
@@ -1470,6 +1497,46 @@ direction = "in"            # in | out | in_out (default in_out)
                 },
             ]
         );
+    }
+
+    #[test]
+    fn ca_file_is_relative_to_the_config_directory_and_optional() {
+        assert_eq!(parse(XMPP).xmpp.ca_file, None);
+        let config = parse(&format!("{XMPP}ca_file = \"certs/site-ca.pem\"\n"));
+        assert_eq!(
+            config.xmpp.ca_file,
+            Some(PathBuf::from("/etc/webbinder/certs/site-ca.pem"))
+        );
+    }
+
+    #[test]
+    fn load_reads_the_ca_file_and_names_it_when_unusable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webbinder.toml");
+        let src = XMPP.replace("password_env = \"WB_PASSWORD\"", "password = \"x\"");
+        std::fs::write(&path, format!("{src}ca_file = \"ca.pem\"\n")).unwrap();
+        let ca = dir.path().join("ca.pem");
+        let err = load(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}:6:11: xmpp.ca_file: cannot read the CA file {}: no such file",
+                path.display(),
+                ca.display()
+            )
+        );
+        std::fs::write(&ca, "not a certificate\n").unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}:6:11: xmpp.ca_file: the CA file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display(),
+                ca.display()
+            )
+        );
+        std::fs::write(&ca, include_str!("xmpp/http/test-ca.pem")).unwrap();
+        assert_eq!(load(&path).unwrap().xmpp.ca_file, Some(ca));
     }
 
     #[test]
@@ -1862,7 +1929,8 @@ direction = "in"            # in | out | in_out (default in_out)
             format!(
                 "{ORIGIN}:6:1: xmpp: unknown field `pasword`, expected one of `server`, `port`, \
                  `bosh_path`, `tls`, `domain`, `user`, `password_file`, `password_env`, \
-                 `password`, `resource`, `allow_plain`, `wait`, `max_stanza_size`, `proxy`"
+                 `password`, `resource`, `allow_plain`, `ca_file`, `wait`, `max_stanza_size`, \
+                 `proxy`"
             )
         );
         assert_eq!(

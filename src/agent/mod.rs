@@ -111,6 +111,7 @@ pub fn client_config(config: &Config, resource: &str, as_agent: bool) -> ClientC
     bosh.stanza_limits.max_elements = MAX_STANZA_ELEMENTS;
     ClientConfig {
         url: x.bosh_url(),
+        ca_file: x.ca_file.clone(),
         stream: StreamConfig {
             bosh,
             user: x.jid().node().unwrap_or_default().to_owned(),

@@ -2,6 +2,7 @@
 //! session machine, and the client session with its tokio driver.
 
 pub mod bosh;
+pub mod http;
 pub mod jid;
 pub mod ns;
 pub mod proxy;

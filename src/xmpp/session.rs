@@ -7,6 +7,7 @@
 //! module moves bytes, keeps time and talks to the application.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -16,8 +17,8 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, info_span};
 
 use super::jid::Jid;
+use super::proxy::ProxyError;
 pub use super::proxy::ProxySetting;
-use super::proxy::{ProxyError, ProxyPlan};
 use super::stanza::{self, IqType, StanzaError};
 use super::stream::{StreamConfig, StreamError};
 use super::xml::Element;
@@ -33,6 +34,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(3);
 pub struct ClientConfig {
     /// `http(s)://host:port/path` of the BOSH connection manager.
     pub url: String,
+    /// PEM trust anchors added to the system roots (a site's own CA).
+    pub ca_file: Option<PathBuf>,
     pub stream: StreamConfig,
     /// Default time an IQ may wait for its answer.
     pub iq_timeout: Duration,
@@ -173,6 +176,8 @@ pub struct Client {
 pub enum ClientError {
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    CaFile(#[from] super::http::CaFileError),
     #[error("BOSH URL {url:?} must start with http:// or https://")]
     BadUrl { url: String },
     #[error("HTTP proxy for {url}: {source}")]
@@ -191,25 +196,7 @@ impl Client {
         if !(cfg.url.starts_with("http://") || cfg.url.starts_with("https://")) {
             return Err(ClientError::BadUrl { url: cfg.url });
         }
-        let plan = ProxyPlan::resolve(&cfg.proxy, |v| std::env::var(v).ok()).map_err(|source| {
-            ClientError::Proxy {
-                url: cfg.url.clone(),
-                source,
-            }
-        })?;
-        let mut builder = reqwest::Client::builder().no_proxy();
-        if let Some(proxy) = plan.reqwest_proxy() {
-            builder = builder.proxy(proxy);
-        }
-        if let Ok(target) = reqwest::Url::parse(&cfg.url) {
-            tracing::info!(url = %cfg.url, "BOSH requests go {}", plan.route(&target));
-        }
-        let http = builder
-            .http1_only()
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(4)
-            .connect_timeout(Duration::from_secs(10))
-            .build()?;
+        let http = super::http::http_client(&cfg)?;
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (link, _) = watch::channel(Link::Connecting);

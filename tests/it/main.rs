@@ -11,4 +11,5 @@ mod replication;
 mod smartserver;
 mod soak;
 mod support;
+mod tls;
 mod transport;

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use super::super::bosh::{HttpFailure, HttpRequest, Rid};
+use super::super::http::tls_failure;
 use super::super::jid::Jid;
 use super::super::reconnect::{Decision, ReconnectPolicy};
 use super::super::stanza::{self, IqType, StanzaError};
@@ -397,10 +398,12 @@ async fn post(http: &reqwest::Client, url: &str, req: &HttpRequest) -> Result<St
             .send()
             .await
             .map_err(|e| {
+                // A certificate that does not verify, in the operator's words (never plain HTTP).
+                let text = tls_failure(url, &e).unwrap_or_else(|| error_chain(&e));
                 if e.is_connect() {
-                    HttpFailure::Connect(error_chain(&e))
+                    HttpFailure::Connect(text)
                 } else {
-                    HttpFailure::Transport(error_chain(&e))
+                    HttpFailure::Transport(text)
                 }
             })?;
         if resp.status() != reqwest::StatusCode::OK {

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod proxy;
 pub mod recorder;
 pub mod soak;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -203,6 +204,7 @@ impl Server {
         bosh.wait = Duration::from_secs(20);
         ClientConfig {
             url: self.bosh_url(),
+            ca_file: None,
             stream: StreamConfig {
                 bosh,
                 user: webbinder::xmpp::jid::normalize_user(user),
