@@ -11,6 +11,7 @@ use crate::both_servers;
 use crate::support::agent::{Agent, TEMP, TEMP_OUT, admin_write, eventually};
 use crate::support::proxy::Proxy;
 use crate::support::recorder::Recorder;
+use crate::support::tls::{Cert, TestCa};
 use crate::support::{Kind, Server, free_port};
 
 const A_MAC: &str = "08-00-00-1A-7C-62";
@@ -184,7 +185,7 @@ async fn a_proxy_cutting_held_polls_loses_no_session_and_no_write(kind: Kind) {
     b.wait_online().await;
     let mut last = 0;
     // Bursts of writes, each followed by idle time in which the proxy cuts held polls.
-    for (burst, cuts) in [(10, 16), (10, 24), (10, 28)] {
+    for (burst, cuts) in [(10, 16), (10, 20), (10, 22)] {
         write(&a, last + 1..=last + burst).await;
         last += burst;
         eventually(SETTLE, &format!("{cuts} cuts by the proxy"), || async {
@@ -197,7 +198,57 @@ async fn a_proxy_cutting_held_polls_loses_no_session_and_no_write(kind: Kind) {
     assert_one_session(&b, "B").await;
 }
 
+/// HTTPS BOSH through the proxy (CONNECT, allowed to the server's HTTPS port only) that also
+/// cuts: tinyproxy closes a tunnel idle for 3 s, so each held poll inside it is cut as well.
+async fn https_through_a_cutting_connect_proxy(kind: Kind) {
+    let ca = TestCa::new();
+    let server = Server::start_tls(kind, &ca, Cert::Valid);
+    server.register(&[(A_MAC, "pw-a"), (R_MAC, "pw-r")]);
+    let rec = Recorder::start(&server, R_MAC, "pw-r").await;
+    let https_port = server.https_port();
+    let proxy = Proxy::start_with(&["--timeout", "3", "--connect-port", &https_port.to_string()]);
+    let mut a = Agent::new(&server, A_MAC, "pw-a", &[]);
+    fs::copy(ca.ca_file(), a.path().join("site-ca.pem")).expect("copy ca");
+    let config = fs::read_to_string(a.config_path()).expect("config");
+    let config = config.replacen(
+        &format!("port = {}\n", server.http_port),
+        &format!("port = {https_port}\ntls = true\nca_file = \"site-ca.pem\"\n"),
+        1,
+    );
+    fs::write(a.config_path(), config).expect("config");
+    set_xmpp(&a, &format!("proxy = \"{}\"\nwait = \"60s\"", proxy.url()));
+    a.write_binding(
+        "to-r.toml",
+        &format!(
+            "[[host]]\nname = \"rec\"\nmac_id = \"{R_MAC}\"\nretry_time = \"1s\"\n\n\
+             [[connection]]\nsource = \"{TEMP_OUT}\"\nhost = \"rec\"\ntarget = \"{FWD}\"\n"
+        ),
+    );
+    a.start();
+    a.wait_online().await;
+    let mut last = 0;
+    for cuts in [6, 8] {
+        write(&a, last + 1..=last + 10).await;
+        last += 10;
+        eventually(SETTLE, &format!("{cuts} cuts by the proxy"), || async {
+            (proxy.cuts_or_idle_closes() >= cuts).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(recorded(&rec, last).await, temps(1..=last));
+    assert!(
+        proxy.requests_to(https_port) >= 1,
+        "no CONNECT to {https_port}: {}",
+        proxy.log()
+    );
+    assert_eq!(proxy.requests_to(server.http_port), 0, "{}", proxy.log());
+    let via = format!("through proxy {} (xmpp.proxy)", proxy.url());
+    assert!(a.log().contains(&via), "A: {}", a.log());
+    assert_one_session(&a, "A").await;
+}
+
 both_servers!(
     proxies_from_config_env_and_none,
     a_proxy_cutting_held_polls_loses_no_session_and_no_write,
+    https_through_a_cutting_connect_proxy,
 );

@@ -66,6 +66,17 @@ impl Proxy {
             .count()
     }
 
+    /// Tunnels (CONNECT) the proxy closed for being idle longer than its timeout, plus
+    /// [`cuts`](Self::cuts).
+    pub fn cuts_or_idle_closes(&self) -> usize {
+        self.cuts()
+            + self
+                .log()
+                .lines()
+                .filter(|l| l.contains("Idle Timeout"))
+                .count()
+    }
+
     /// How many requests the proxy cut because the answer took longer than its timeout.
     pub fn cuts(&self) -> usize {
         self.log()
