@@ -19,8 +19,8 @@ use std::net::IpAddr;
 
 use reqwest::Url;
 
-/// The `[xmpp] proxy` setting (SPEC §3).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The `[xmpp] proxy` setting (SPEC §3). Its `Debug` hides credentials in the URL.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub enum ProxySetting {
     /// No `proxy` key: the usual environment variables decide.
     #[default]
@@ -29,6 +29,16 @@ pub enum ProxySetting {
     Direct,
     /// `proxy = "http://host:port"`: every request goes through it (CONNECT for `https://`).
     Url(String),
+}
+
+impl std::fmt::Debug for ProxySetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxySetting::FromEnv => f.write_str("FromEnv"),
+            ProxySetting::Direct => f.write_str("Direct"),
+            ProxySetting::Url(u) => f.debug_tuple("Url").field(&redact_text(u)).finish(),
+        }
+    }
 }
 
 /// A proxy URL that failed validation.

@@ -208,6 +208,8 @@ fn malformed_urls_are_rejected_with_the_reason() {
 
 #[test]
 fn credentials_never_show() {
+    let setting = ProxySetting::Url("http://alice:s3cret@proxy:3128".into());
+    assert_eq!(format!("{setting:?}"), "Url(\"http://***@proxy:3128\")");
     let p = ProxyUrl::parse("http://alice:s3cret@proxy:3128").unwrap();
     assert_eq!(p.to_string(), "http://***@proxy:3128");
     assert!(!format!("{p:?}").contains("s3cret"));
