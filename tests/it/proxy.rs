@@ -185,7 +185,7 @@ async fn a_proxy_cutting_held_polls_loses_no_session_and_no_write(kind: Kind) {
     b.wait_online().await;
     let mut last = 0;
     // Bursts of writes, each followed by idle time in which the proxy cuts held polls.
-    for (burst, cuts) in [(10, 16), (10, 20), (10, 22)] {
+    for (burst, cuts) in [(10, 16), (10, 18), (10, 20)] {
         write(&a, last + 1..=last + burst).await;
         last += burst;
         eventually(SETTLE, &format!("{cuts} cuts by the proxy"), || async {
@@ -227,7 +227,7 @@ async fn https_through_a_cutting_connect_proxy(kind: Kind) {
     a.start();
     a.wait_online().await;
     let mut last = 0;
-    for cuts in [6, 8] {
+    for cuts in [3, 4] {
         write(&a, last + 1..=last + 10).await;
         last += 10;
         eventually(SETTLE, &format!("{cuts} cuts by the proxy"), || async {
