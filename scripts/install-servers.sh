@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# install-servers.sh [ejabberd] [prosody]
+# install-servers.sh [ejabberd] [prosody] [proxy]
 #
 # Makes sure the Debian packages the integration tests need are installed:
 #   ejabberd                 (for "ejabberd", Debian 12: 23.01)
 #   prosody + lua-unbound    (for "prosody",  Debian 12: 0.12.3)
+#   tinyproxy                (for "proxy",    Debian 12: 1.11.1; proxy tests)
 #   openssl                  (always: scripts/tls-ca.sh makes the TLS tests' certificates)
-# With no argument both servers are checked. Quick (a dpkg-query, no lock, no
+# With no argument all of them are checked. Quick (a dpkg-query, no lock, no
 # network) when everything is already installed; prints nothing then.
 #
 # When something is missing it runs apt-get non-interactively
@@ -26,13 +27,14 @@ set -euo pipefail
 die() { echo "install-servers: ERROR: $*" >&2; exit 1; }
 log() { echo "install-servers: $*" >&2; }
 
-want_servers=${*:-ejabberd prosody}
+want_servers=${*:-ejabberd prosody proxy}
 pkgs_wanted="openssl"
 for s in $want_servers; do
     case $s in
         ejabberd) pkgs_wanted="$pkgs_wanted ejabberd" ;;
         prosody)  pkgs_wanted="$pkgs_wanted prosody lua-unbound" ;;
-        *) die "unknown server '$s' (usage: $0 [ejabberd] [prosody])" ;;
+        proxy)    pkgs_wanted="$pkgs_wanted tinyproxy" ;;
+        *) die "unknown server '$s' (usage: $0 [ejabberd] [prosody] [proxy])" ;;
     esac
 done
 APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT:-600}
@@ -57,6 +59,9 @@ check_binaries() {
             prosody)
                 command -v prosody >/dev/null || die "prosody is installed but 'prosody' is not on PATH"
                 command -v prosodyctl >/dev/null || die "prosody is installed but 'prosodyctl' is not on PATH"
+                ;;
+            proxy)
+                [ -x /usr/bin/tinyproxy ] || die "tinyproxy is installed but /usr/bin/tinyproxy is missing"
                 ;;
         esac
     done

@@ -2,7 +2,7 @@
 # scripts/test.sh [TEST_BINARY_ARGS...]
 #
 # THE test command of webbinder (CI runs it through .ci/run).
-#   1. scripts/install-servers.sh: makes sure ejabberd, prosody and lua-unbound
+#   1. scripts/install-servers.sh: makes sure ejabberd, prosody, lua-unbound and tinyproxy
 #      are installed (apt-get, non-interactive; a quick no-op when they are).
 #      Needs root (or password-less sudo) only when something is missing.
 #   2. cargo test --locked --all-targets -- --test-threads=${TEST_THREADS:-3} [ARGS...]
@@ -34,7 +34,7 @@ case $THREADS in ''|*[!0-9]*|0*) die "TEST_THREADS must be a positive integer, g
 if [ "${SKIP_SERVER_INSTALL:-0}" != 1 ]; then
     log "checking/installing XMPP servers: scripts/install-servers.sh"
     T0=$(date +%s)
-    scripts/install-servers.sh || die "scripts/install-servers.sh failed (ejabberd/prosody/lua-unbound needed by the integration tests)"
+    scripts/install-servers.sh || die "scripts/install-servers.sh failed (ejabberd/prosody/lua-unbound/tinyproxy needed by the integration tests)"
     log "servers ready ($(( $(date +%s) - T0 ))s): ejabberd $(dpkg-query -W -f='${Version}' ejabberd 2>/dev/null || echo '?'), prosody $(dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo '?')"
 else
     log "SKIP_SERVER_INSTALL=1: not running scripts/install-servers.sh"

@@ -26,6 +26,8 @@ use toml::Spanned;
 use crate::datapoints::snvt::DpType;
 use crate::datapoints::{DatapointConfig, Direction};
 use crate::xmpp::jid::{Jid, JidError, normalize_user};
+pub use crate::xmpp::proxy::ProxySetting;
+use crate::xmpp::proxy::ProxyUrl;
 
 mod servers;
 use servers::Endpoint;
@@ -132,6 +134,9 @@ pub struct XmppConfig {
     /// The connection manager's largest accepted stanza in bytes (default 256 KiB, ejabberd's
     /// stock `max_stanza_size`). Outgoing batches and answers are sized below it (SPEC §5).
     pub max_stanza_size: usize,
+    /// The HTTP proxy: `proxy = "http://host:port"`, `"none"` (direct), or absent (the
+    /// environment's `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`).
+    pub proxy: ProxySetting,
     jid: Jid,
     password_pos: Position,
 }
@@ -368,6 +373,7 @@ struct RawXmpp {
     wait: Option<Spanned<String>>,
     max_stanza_size: Option<Spanned<i64>>,
     servers: Option<Spanned<Vec<Spanned<String>>>>,
+    proxy: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -675,6 +681,20 @@ impl Validator<'_> {
             },
         };
         let password = self.password(&raw, &header);
+        let proxy = match &raw.proxy {
+            None => Some(ProxySetting::FromEnv),
+            Some(p) if p.get_ref().trim() == "none" => Some(ProxySetting::Direct),
+            Some(p) => match ProxyUrl::parse(p.get_ref()) {
+                Ok(_) => Some(ProxySetting::Url(p.get_ref().trim().to_owned())),
+                Err(e) => {
+                    self.error(
+                        &p.span(),
+                        format!("xmpp.proxy: {e} (expected \"http://host:port\" or \"none\")"),
+                    );
+                    None
+                }
+            },
+        };
         let ca_file = match &raw.ca_file {
             None => Some(None),
             Some(f) => self.ca_file(f).map(Some),
@@ -683,6 +703,7 @@ impl Validator<'_> {
         let (endpoint, domain, user, resource, wait, password) =
             (endpoint?, domain?, user?, resource?, wait?, password?);
         let max_stanza_size = max_stanza_size?;
+        let proxy = proxy?;
         let ca_file = ca_file?;
         let jid = match Jid::new(Some(&user), &domain, Some(&resource)) {
             Ok(jid) => jid,
@@ -708,6 +729,7 @@ impl Validator<'_> {
             ca_file,
             wait,
             max_stanza_size,
+            proxy,
             jid,
             password_pos,
         })
@@ -1254,6 +1276,7 @@ direction = "in"            # in | out | in_out (default in_out)
                 ca_file: None,
                 wait: Duration::from_secs(60),
                 max_stanza_size: 262_144,
+                proxy: ProxySetting::FromEnv,
                 jid: "08-00-00-1a-7c-62@localhost/ilon".parse().unwrap(),
                 password_pos: Position { line: 8, col: 17 },
             },
@@ -1366,6 +1389,26 @@ direction = "in"            # in | out | in_out (default in_out)
         let bracketed = parse(&XMPP.replace("\"127.0.0.1\"", "\"[::1]\""));
         assert_eq!(bracketed.xmpp.server, "::1");
         assert_eq!(bracketed.xmpp.bosh_url(), "http://[::1]:5280/http-bind");
+    }
+
+    #[test]
+    fn proxy_setting_absent_none_or_url_and_malformed_names_the_position() {
+        assert_eq!(parse(XMPP).xmpp.proxy, ProxySetting::FromEnv);
+        let none = parse(&format!("{XMPP}proxy = \"none\"\n"));
+        assert_eq!(none.xmpp.proxy, ProxySetting::Direct);
+        let url = parse(&format!("{XMPP}proxy = \"http://proxy:3128\"\n"));
+        assert_eq!(
+            url.xmpp.proxy,
+            ProxySetting::Url("http://proxy:3128".into())
+        );
+        let e = errors(&format!("{XMPP}proxy = \"socks5://u:pw@proxy:1080\"\n"));
+        assert!(e.contains(&format!("{ORIGIN}:6:9: xmpp.proxy: ")), "{e}");
+        assert!(
+            e.contains("http:// or https://") && !e.contains("pw@"),
+            "{e}"
+        );
+        let e = errors(&format!("{XMPP}proxy = \"http://proxy\"\n"));
+        assert!(e.contains(":6:9: ") && e.contains("no port"), "{e}");
     }
 
     #[test]
@@ -1922,7 +1965,8 @@ direction = "in"            # in | out | in_out (default in_out)
             format!(
                 "{ORIGIN}:6:1: xmpp: unknown field `pasword`, expected one of `server`, `port`, \
                  `bosh_path`, `tls`, `domain`, `user`, `password_file`, `password_env`, \
-                 `password`, `resource`, `allow_plain`, `ca_file`, `wait`, `max_stanza_size`, `servers`"
+                 `password`, `resource`, `allow_plain`, `ca_file`, `wait`, `max_stanza_size`, \
+                 `proxy`, `servers`"
             )
         );
         assert_eq!(

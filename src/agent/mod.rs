@@ -126,6 +126,7 @@ pub fn client_config(config: &Config, resource: &str, as_agent: bool) -> ClientC
         reconnect_min: Duration::from_millis(500),
         reconnect_max: Duration::from_secs(30),
         retry_first_connect: as_agent,
+        proxy: x.proxy.clone(),
     }
 }
 

@@ -77,6 +77,10 @@ pub struct BoshConfig {
     pub stanza_limits: StanzaLimits,
     /// Retransmissions of one rid before the session is given up.
     pub max_retries: u32,
+    /// A request that fails after being in flight at least this long, other than by our own
+    /// timeout or a failed connect, was held by the connection manager and cut on the way
+    /// (a proxy's idle timeout below `wait`): its failure does not use up `max_retries`.
+    pub held_min: Duration,
 }
 
 impl BoshConfig {
@@ -99,6 +103,7 @@ impl BoshConfig {
             },
             stanza_limits: StanzaLimits::default(),
             max_retries: 5,
+            held_min: Duration::from_secs(2),
         }
     }
 }
@@ -121,8 +126,11 @@ pub struct SessionParams {
 /// How an HTTP exchange failed, as far as the machine needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpFailure {
-    /// Connection refused/reset, DNS, TLS, a truncated body.
+    /// Connection reset, a truncated body, an unparseable answer.
     Transport(String),
+    /// No connection to the server (or proxy): refused, DNS, connect timeout, TLS handshake.
+    /// The request never reached a server that could hold it.
+    Connect(String),
     /// No response within the request's timeout.
     Timeout,
     /// A non-200 HTTP status.
@@ -133,6 +141,7 @@ impl std::fmt::Display for HttpFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HttpFailure::Transport(e) => write!(f, "transport error: {e}"),
+            HttpFailure::Connect(e) => write!(f, "cannot connect: {e}"),
             HttpFailure::Timeout => f.write_str("no response before the request timeout"),
             HttpFailure::Status(s) => write!(f, "HTTP status {s}"),
         }
@@ -228,6 +237,8 @@ struct Outstanding {
     body: Arc<str>,
     first_sent: Instant,
     attempts: u32,
+    /// Failures after a hold (see [`BoshConfig::held_min`]): not counted against the budget.
+    cuts: u32,
     state: ReqState,
     /// True for the terminate request (allowed beyond `requests`).
     terminate: bool,
@@ -399,6 +410,7 @@ impl BoshSession {
                 body: body.clone(),
                 first_sent: now,
                 attempts: 0,
+                cuts: 0,
                 state: ReqState::InFlight {
                     sent_at: now,
                     suspect_at: None,
@@ -705,7 +717,7 @@ impl BoshSession {
             if matches!(o.state, ReqState::Answered(..)) {
                 continue;
             }
-            if o.attempts >= max {
+            if o.attempts.saturating_sub(o.cuts) >= max {
                 gave_up = Some((*r, o.attempts + 1));
             }
             o.state = ReqState::Retry {
@@ -754,10 +766,23 @@ impl BoshSession {
             return;
         }
         let max = self.cfg.max_retries;
+        let held_min = self.cfg.held_min;
         let Some(o) = self.outstanding.get_mut(&rid) else {
             return;
         };
-        if o.attempts >= max {
+        let cut = matches!(o.state, ReqState::InFlight { sent_at, .. }
+            if now.saturating_duration_since(sent_at) >= held_min)
+            && Self::cut_after_hold(&failure);
+        if cut {
+            // Retransmitted at once: the session is alive and the poll must be back in place.
+            o.cuts += 1;
+            o.state = ReqState::Retry {
+                at: now,
+                last: failure,
+            };
+            return;
+        }
+        if o.attempts.saturating_sub(o.cuts) >= max {
             let attempts = o.attempts + 1;
             self.finish(Termination::GaveUp {
                 rid,
@@ -767,9 +792,24 @@ impl BoshSession {
             return;
         }
         o.state = ReqState::Retry {
-            at: now + Self::backoff(o.attempts),
+            at: now + Self::backoff(o.attempts.saturating_sub(o.cuts)),
             last: failure,
         };
+    }
+
+    /// Whether `failure`, coming after a hold, is an intermediary cutting a held request
+    /// rather than a server or link that is gone. Why a hold is forgiven: the request reached
+    /// a connection manager that kept it (so the session is alive there), and a proxy whose
+    /// idle timeout is below `wait` cuts every held poll, so a count would end a healthy
+    /// session after `max_retries` cuts. Not forgiven: our own timeout (the server did not
+    /// answer within `wait`: a stall), a failed connect (nothing was reached), other
+    /// statuses. The retransmission keeps the rid and stays first in line, so ordering
+    /// (E10) is unchanged.
+    fn cut_after_hold(failure: &HttpFailure) -> bool {
+        matches!(
+            failure,
+            HttpFailure::Transport(_) | HttpFailure::Status(502..=504)
+        )
     }
 
     fn finish(&mut self, reason: Termination) {

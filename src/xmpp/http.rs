@@ -18,6 +18,7 @@ use rustls::{CertificateError, RootCertStore};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use super::proxy::ProxyPlan;
 use super::session::{ClientConfig, ClientError};
 
 /// Why the trust anchors of `ca_file` cannot be used.
@@ -85,7 +86,21 @@ pub(crate) fn http_client(cfg: &ClientConfig) -> Result<reqwest::Client, ClientE
     let any_https = cfg.urls.iter().any(is_https);
     // A list mixing both schemes keeps its http entries usable.
     let all_https = cfg.urls.iter().all(is_https);
-    let mut builder = reqwest::Client::builder()
+    // The proxy is ours to choose (reqwest's own environment lookup off), so that the log
+    // says what happens.
+    let first = cfg.urls.first().cloned().unwrap_or_default();
+    let plan = ProxyPlan::resolve(&cfg.proxy, |v| std::env::var(v).ok())
+        .map_err(|source| ClientError::Proxy { url: first, source })?;
+    for url in &cfg.urls {
+        if let Ok(target) = reqwest::Url::parse(url) {
+            tracing::info!(%url, "BOSH requests go {}", plan.route(&target));
+        }
+    }
+    let mut builder = reqwest::Client::builder().no_proxy();
+    if let Some(proxy) = plan.reqwest_proxy() {
+        builder = builder.proxy(proxy);
+    }
+    let mut builder = builder
         .http1_only()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(4)

@@ -6,6 +6,7 @@ pub mod failover;
 pub mod http;
 pub mod jid;
 pub mod ns;
+pub mod proxy;
 pub mod reconnect;
 pub mod sasl;
 pub mod session;

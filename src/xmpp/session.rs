@@ -18,6 +18,8 @@ use tracing::{Instrument, info_span};
 
 use super::failover::Failover;
 use super::jid::Jid;
+use super::proxy::ProxyError;
+pub use super::proxy::ProxySetting;
 use super::stanza::{self, IqType, StanzaError};
 use super::stream::{StreamConfig, StreamError};
 use super::xml::Element;
@@ -47,6 +49,8 @@ pub struct ClientConfig {
     /// Keep trying when the very first connection fails (an agent), or give
     /// up at once (a command-line client).
     pub retry_first_connect: bool,
+    /// The HTTP proxy setting (`[xmpp] proxy`).
+    pub proxy: ProxySetting,
 }
 
 /// What the client tells the application.
@@ -184,6 +188,12 @@ pub enum ClientError {
     BadUrl { url: String },
     #[error("no BOSH URL to connect to")]
     NoServers,
+    #[error("HTTP proxy for {url}: {source}")]
+    Proxy {
+        url: String,
+        #[source]
+        source: ProxyError,
+    },
 }
 
 impl Client {

@@ -7,6 +7,7 @@ mod cluster;
 mod disk;
 mod hostile;
 mod operations;
+mod proxy;
 mod replication;
 mod smartserver;
 mod soak;

@@ -853,3 +853,104 @@ fn an_expectation_does_not_outlive_the_session() {
     let sent = timeline(&mut h, 5, |_, _| {});
     assert_eq!(sent, vec![(0, 1002, 0)], "the terminate leaves at once");
 }
+
+/// A proxy that cuts every request it has carried for 5 s (tinyproxy `Timeout 5`, below
+/// `wait`): the held poll is cut again and again while the session is healthy.
+fn cut_held_poll(h: &mut Harness, rid: u64, failure: HttpFailure) {
+    h.advance(Duration::from_secs(5));
+    h.fail(rid, failure);
+    assert_eq!(h.events(), vec![], "cut {rid} ended the session");
+    h.advance_to_timeout();
+    let r = h.pump();
+    assert_eq!(rids(&r), vec![rid], "the cut poll is retransmitted");
+}
+
+#[test]
+fn a_proxy_cutting_every_held_poll_does_not_end_the_session() {
+    let mut h = Harness::open();
+    let cut = || HttpFailure::Transport("connection closed before message completed".into());
+    // 20 cuts = 100 s of an idle session behind the proxy: far beyond the 5 retries.
+    for _ in 0..20 {
+        cut_held_poll(&mut h, 1001, cut());
+    }
+    // A gateway timeout answered by the proxy after holding is the same cut.
+    for status in [502, 503, 504] {
+        cut_held_poll(&mut h, 1001, HttpFailure::Status(status));
+    }
+    // Traffic still flows in order: a write goes out behind the held poll, never before it.
+    h.advance(Duration::from_millis(30));
+    h.m.send(&msg(7));
+    let r = h.pump();
+    assert_eq!(rids(&r), vec![1002]);
+    h.respond(
+        1002,
+        &with_payload("<message xmlns='jabber:client' id='b'/>"),
+    );
+    h.respond(
+        1001,
+        &with_payload("<message xmlns='jabber:client' id='a'/>"),
+    );
+    assert_eq!(payload_ids(&h.events()), vec!["a", "b"]);
+    assert_eq!(h.m.state(), BoshState::Open);
+}
+
+#[test]
+fn only_a_cut_after_a_hold_is_forgiven() {
+    // Each of these still uses up the retry budget, however long it took: a connect that
+    // timed out reached nothing, our own timeout means the server did not answer in `wait`,
+    // 500 is no gateway timeout, and a fast reset is a broken link, not a hold.
+    let cases = [
+        (
+            Duration::from_secs(10),
+            HttpFailure::Connect("connect timeout".into()),
+        ),
+        (Duration::from_secs(70), HttpFailure::Timeout),
+        (Duration::from_secs(5), HttpFailure::Status(500)),
+        (
+            Duration::from_millis(500),
+            HttpFailure::Transport("reset".into()),
+        ),
+    ];
+    for (after, failure) in cases {
+        let mut h = Harness::open();
+        let mut ended = false;
+        for _ in 0..=5 {
+            h.advance(after);
+            h.fail(1001, failure.clone());
+            if h.m.state() == BoshState::Closed {
+                ended = true;
+                break;
+            }
+            h.advance(Duration::from_secs(10));
+            assert_eq!(rids(&h.pump()), vec![1001]);
+        }
+        assert!(ended, "{failure:?} after {after:?} never ended the session");
+        assert!(matches!(
+            h.events().as_slice(),
+            [BoshEvent::Terminated(Termination::GaveUp {
+                attempts: 6,
+                ..
+            })]
+        ));
+    }
+}
+
+#[test]
+fn cuts_do_not_hide_real_failures_of_the_same_request() {
+    // Cuts in between do not reset the count of real failures, nor do they add to it.
+    let mut h = Harness::open();
+    for i in 0..5 {
+        cut_held_poll(&mut h, 1001, HttpFailure::Status(504));
+        h.fail(1001, HttpFailure::Transport("reset".into()));
+        assert_eq!(
+            h.m.state(),
+            BoshState::Open,
+            "after {} real failures",
+            i + 1
+        );
+        h.advance(Duration::from_secs(10));
+        assert_eq!(rids(&h.pump()), vec![1001]);
+    }
+    h.fail(1001, HttpFailure::Transport("reset".into()));
+    assert_eq!(h.m.state(), BoshState::Closed);
+}

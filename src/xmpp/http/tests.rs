@@ -228,6 +228,7 @@ fn client_config(url: &str, ca_file: Option<PathBuf>) -> ClientConfig {
         reconnect_min: Duration::from_secs(1),
         reconnect_max: Duration::from_secs(1),
         retry_first_connect: false,
+        proxy: super::super::proxy::ProxySetting::Direct,
     }
 }
 

@@ -415,7 +415,12 @@ async fn post(http: &reqwest::Client, url: &str, req: &HttpRequest) -> Result<St
             .await
             .map_err(|e| {
                 // A certificate that does not verify, in the operator's words (never plain HTTP).
-                HttpFailure::Transport(tls_failure(url, &e).unwrap_or_else(|| error_chain(&e)))
+                let text = tls_failure(url, &e).unwrap_or_else(|| error_chain(&e));
+                if e.is_connect() {
+                    HttpFailure::Connect(text)
+                } else {
+                    HttpFailure::Transport(text)
+                }
             })?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(HttpFailure::Status(resp.status().as_u16()));

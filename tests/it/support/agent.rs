@@ -56,6 +56,8 @@ pub struct Agent {
     pub dir: tempfile::TempDir,
     pub jid: Jid,
     pub admin_port: u16,
+    /// Extra environment of `webbinder run` (e.g. HTTP_PROXY).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -116,6 +118,7 @@ allow = [{allow}]
             dir,
             jid,
             admin_port,
+            env: Vec::new(),
             child: None,
         }
     }
@@ -187,6 +190,7 @@ allow = [{allow}]
             .arg(self.config_path())
             .arg("run")
             .env("RUST_LOG", "info,webbinder=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log)

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cluster;
+pub mod proxy;
 pub mod recorder;
 pub mod soak;
 pub mod tls;
@@ -251,6 +252,7 @@ impl Server {
             reconnect_min: Duration::from_millis(200),
             reconnect_max: Duration::from_secs(2),
             retry_first_connect: true,
+            proxy: webbinder::xmpp::session::ProxySetting::Direct,
         }
     }
 }
