@@ -1966,7 +1966,7 @@ direction = "in"            # in | out | in_out (default in_out)
                 "{ORIGIN}:6:1: xmpp: unknown field `pasword`, expected one of `server`, `port`, \
                  `bosh_path`, `tls`, `domain`, `user`, `password_file`, `password_env`, \
                  `password`, `resource`, `allow_plain`, `ca_file`, `wait`, `max_stanza_size`, \
-                 `proxy`, `servers`"
+                 `servers`, `proxy`"
             )
         );
         assert_eq!(
