@@ -1,6 +1,6 @@
 //! `xmpp.servers` (SPEC §3): several BOSH connection managers, as URLs tried in order
 //! (failover, [`crate::xmpp::failover`]). When given it replaces `server`, `port`, `bosh_path`
-//! and `tls`: giving both is an error, since which one wins would be a guess.
+//! and `tls` (SPEC §3); those keys given as well are ignored, with a warning each.
 
 use std::ops::Range;
 
@@ -28,23 +28,24 @@ impl Validator<'_> {
         list: &Spanned<Vec<Spanned<String>>>,
     ) -> Option<Endpoint> {
         let line = self.pos(&list.span()).line;
-        let replaced: [(&str, Option<Range<usize>>); 4] = [
+        let mut replaced: [(&str, Option<Range<usize>>); 4] = [
             ("server", raw.server.as_ref().map(Spanned::span)),
             ("port", raw.port.as_ref().map(Spanned::span)),
             ("bosh_path", raw.bosh_path.as_ref().map(Spanned::span)),
             ("tls", raw.tls.as_ref().map(Spanned::span)),
         ];
+        // In file order, as errors are.
+        replaced.sort_by_key(|(_, span)| span.as_ref().map(|s| s.start));
         let mut ok = true;
         for (key, span) in replaced {
             if let Some(span) = span {
-                self.error(
+                self.warning(
                     &span,
                     format!(
-                        "xmpp.{key} cannot be combined with xmpp.servers (line {line}): each URL \
-                         in servers gives the scheme, host, port and path; keep one of the two"
+                        "xmpp.{key} is ignored: xmpp.servers (line {line}) replaces it (each URL \
+                         gives the scheme, host, port and path)"
                     ),
                 );
-                ok = false;
             }
         }
         if list.get_ref().is_empty() {
@@ -176,17 +177,27 @@ mod tests {
     }
 
     #[test]
-    fn servers_and_the_keys_it_replaces_are_not_combined() {
+    fn servers_replaces_the_single_server_keys_with_a_warning() {
         let src = format!(
             "{ACCOUNT}server = \"a\"\ntls = true\nservers = [\"http://b:5280/http-bind\"]\nport = 1\n"
         );
+        let config = parse(&src);
+        assert_eq!(config.xmpp.servers, ["http://b:5280/http-bind"]);
+        assert_eq!((config.xmpp.server.as_str(), config.xmpp.tls), ("b", false));
+        let warnings: Vec<String> = config.warnings().iter().map(|w| w.to_string()).collect();
         assert_eq!(
-            errors(&src),
-            format!(
-                "{ORIGIN}:5:10: xmpp.server cannot be combined with xmpp.servers (line 7): each URL in servers gives the scheme, host, port and path; keep one of the two\n\
-                 {ORIGIN}:6:7: xmpp.tls cannot be combined with xmpp.servers (line 7): each URL in servers gives the scheme, host, port and path; keep one of the two\n\
-                 {ORIGIN}:8:8: xmpp.port cannot be combined with xmpp.servers (line 7): each URL in servers gives the scheme, host, port and path; keep one of the two"
-            )
+            warnings,
+            [
+                format!(
+                    "{ORIGIN}:5:10: xmpp.server is ignored: xmpp.servers (line 7) replaces it (each URL gives the scheme, host, port and path)"
+                ),
+                format!(
+                    "{ORIGIN}:6:7: xmpp.tls is ignored: xmpp.servers (line 7) replaces it (each URL gives the scheme, host, port and path)"
+                ),
+                format!(
+                    "{ORIGIN}:8:8: xmpp.port is ignored: xmpp.servers (line 7) replaces it (each URL gives the scheme, host, port and path)"
+                ),
+            ]
         );
     }
 
