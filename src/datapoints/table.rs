@@ -29,6 +29,7 @@ use super::lon_format::resolve_value;
 use super::record::Record;
 use super::snvt::{DpType, DpValue, ValueError};
 use super::status::PointStatus;
+use crate::store::FailureReporter;
 
 mod pending;
 #[cfg(test)]
@@ -349,7 +350,8 @@ pub struct Table {
 
 struct Inner {
     // Design: one lock over all points; a write holds it across the observer call, the sled
-    // insert and the broadcast, so observer order = apply order = event order.
+    // insert and the broadcast, so observer order = apply order = event order. A write takes
+    // the store's atomic section before it.
     points: Mutex<BTreeMap<String, Datapoint>>,
     /// `None` while the store is failed and re-opening (see `pending.rs`).
     tree: RwLock<Option<sled::Tree>>,
@@ -357,7 +359,7 @@ struct Inner {
     pending: Mutex<Pending>,
     /// The store: writes values through it and hears when sled refuses one (set by
     /// `Store::attach`).
-    reporter: RwLock<Option<crate::store::FailureReporter>>,
+    reporter: RwLock<Option<FailureReporter>>,
     /// Test hook: the next sled insert fails as on a full disk.
     #[cfg(test)]
     fail_next_persist: std::sync::atomic::AtomicBool,
@@ -505,8 +507,17 @@ impl Table {
     ///    not flushed either way; an error gives fault 12, point unchanged), the point gets
     ///    the value, priority and `now`, and the event is broadcast.
     ///
-    /// The direction is not checked: any point may be written.
+    /// Attached to a store, the write runs in one atomic section of it (`Store::atomic`,
+    /// joining the caller's, e.g. a peer batch's), so no spill separates what the observer
+    /// enqueued from the value: a crash keeps both or neither. The direction is not checked:
+    /// any point may be written.
     pub fn write_at(&self, req: WriteRequest, now: SystemTime) -> Result<WriteOutcome, WriteFault> {
+        let reporter = self.reporter();
+        // Why: a spill between the observer's enqueue and the staged value made the forward
+        // and the connection's last-enqueued stamp durable without the value; after a kill
+        // the start-up resync sent the older value again after the newer one. Opened before
+        // the points lock (the lock order of a peer batch, whose section this one joins).
+        let _section = reporter.as_ref().and_then(FailureReporter::atomic);
         let mut points = self.lock();
         let Some(dp) = points.get_mut(&req.name) else {
             debug!(name = %req.name, source = ?req.source, "write to unknown datapoint");
@@ -544,7 +555,7 @@ impl Table {
             unix_ms: clock::unix_ms(now),
             text,
         };
-        self.persist(&dp.name, &record)?;
+        self.persist(&dp.name, &record, reporter.as_ref())?;
         self.note_pending(dp);
         dp.value = value;
         dp.priority = priority;
@@ -581,7 +592,7 @@ impl Table {
                 unix_ms: clock::unix_ms(dp.last_update),
                 text: dp.text(),
             };
-            self.persist(name, &record)?;
+            self.persist(name, &record, self.reporter().as_ref())?;
             self.note_pending(dp);
             debug!(name, previous = dp.priority, "datapoint priority reset");
             dp.priority = DEFAULT_PRIORITY;
@@ -655,7 +666,21 @@ impl Table {
         })
     }
 
-    fn persist(&self, name: &str, record: &Record) -> Result<(), WriteFault> {
+    /// The store's reporter, if the table is attached to one.
+    fn reporter(&self) -> Option<FailureReporter> {
+        self.inner
+            .reporter
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn persist(
+        &self,
+        name: &str,
+        record: &Record,
+        reporter: Option<&FailureReporter>,
+    ) -> Result<(), WriteFault> {
         let Some(tree) = self.tree() else {
             debug!(name, "store not writable; datapoint unchanged");
             return Err(WriteFault::command_failed(
@@ -673,12 +698,6 @@ impl Table {
             let e = sled::Error::Io(std::io::Error::from_raw_os_error(28));
             return Err(self.refused(name, e));
         }
-        let reporter = self
-            .inner
-            .reporter
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         match reporter {
             // Why: inserted into sled here, sled's background flusher could make the value
             // durable before the forwards the observer enqueued (issue 9).

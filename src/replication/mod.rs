@@ -12,6 +12,8 @@
 //! applied before an earlier one that was lost (e.g. across the receiver's session restart).
 
 mod answer;
+#[cfg(test)]
+mod crash_tests;
 pub mod delivery;
 mod enqueue;
 mod error;

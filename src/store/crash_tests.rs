@@ -241,3 +241,82 @@ fn a_full_buffer_is_not_spilled_inside_a_section() {
         "a part of the section reached disk"
     );
 }
+
+/// Waits (with a deadline) until a spill waits for an open section.
+fn until_a_spill_waits(store: &Store) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.inner.gate.waiting() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no spill waited");
+        std::thread::yield_now();
+    }
+}
+
+/// A table write inside a peer batch opens its own section, which joins the batch's. Were
+/// sections not reentrant, it would wait for the waiting spill, which waits for the batch.
+#[test]
+fn a_write_inside_a_batch_joins_its_section_while_a_spill_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Arc::new(Agent::open(dir.path()));
+    let (done, finished) = std::sync::mpsc::channel();
+    let batch = {
+        let b = Arc::clone(&b);
+        std::thread::spawn(move || {
+            let atomic = b.store.atomic();
+            b.write("31.00");
+            let reader = {
+                let store = b.store.clone();
+                std::thread::spawn(move || store.host_stats(R).map(|s| s.depth))
+            };
+            until_a_spill_waits(&b.store);
+            b.write("32.00");
+            b.store.set_applied_seq(SENDER, EPOCH, 2).unwrap();
+            drop(atomic);
+            let _ = done.send(reader.join().unwrap().unwrap());
+        })
+    };
+    let depth = finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("deadlock: the nested section waited for the spill that waits for the batch");
+    batch.join().unwrap();
+    assert_eq!(depth, 2, "the spill ran after the whole batch");
+}
+
+/// A section ends when the last guard of its thread drops, whichever drops first.
+#[test]
+fn a_nested_section_ends_with_its_last_guard() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Agent::open(dir.path());
+    let outer = b.store.atomic();
+    let inner = b.store.atomic();
+    let reader = {
+        let store = b.store.clone();
+        std::thread::spawn(move || store.host_stats(R).map(|s| s.depth))
+    };
+    until_a_spill_waits(&b.store);
+    drop(outer);
+    b.write("31.00");
+    assert_eq!(b.store.inner.gate.waiting(), 1, "the section ended early");
+    drop(inner);
+    assert_eq!(reader.join().unwrap().unwrap(), 1);
+}
+
+/// Every table write opens a section, so its observer's enqueue never spills a full buffer;
+/// the next write's section does, and the buffer stays bounded without a commit.
+#[test]
+fn table_writes_keep_the_buffer_bounded_without_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Agent::open(dir.path());
+    for i in 0..SPILL_AT + 10 {
+        b.write(&format!("{}.00", i % 100));
+    }
+    assert!(
+        !b.store.inner.lock().full(),
+        "the buffer grew past SPILL_AT"
+    );
+    b.db.flush().unwrap();
+    let b = b.kill(dir.path());
+    assert!(
+        b.forwards().len() >= SPILL_AT,
+        "the spilled writes reached sled"
+    );
+}

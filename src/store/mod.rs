@@ -22,6 +22,12 @@
 //!   enqueued for them; [`Store::atomic`] keeps a whole peer batch in one spill. So sled's
 //!   background flusher can never make a value or an applied seq durable without its
 //!   forwards, and a crash can neither skip nor re-apply part of a batch (`atomic.rs`).
+//! - **An update is durable whole.** A table write runs in an atomic section: the forwards
+//!   its observer enqueues, their connections' last-enqueued stamps and its value reach sled
+//!   in one spill, whoever spills meanwhile (the sender's commit waits). So after a crash
+//!   no stamp is ahead of its source's value, and the start-up resync never enqueues an
+//!   older value after a newer one (the soak's `3021, 3022, 3021`). Sections nest on one
+//!   thread: a table write inside a peer batch joins the batch's section.
 //! - **Fails safe, recovers by itself.** When a commit fails (e.g. a full disk) the store
 //!   stops writing, [`Store::health`] says why and since when, and users of the same `Db`
 //!   ([`StoreUser`], the datapoint table) undo what is not durable; nothing that was not
@@ -30,8 +36,9 @@
 //! - **Stalls are seen.** A commit that runs longer than [`STALL_AFTER`] is logged as an
 //!   error once and counted ([`Store::commit_stalls_total`], [`Store::health`]).
 //! - **Memory does not grow with the backlog.** Reads visit a few chunks from the head,
-//!   counters are persisted (no scan at open), the write buffer is bounded by [`SPILL_AT`],
-//!   and caches are bounded by the number of hosts, targets and connections.
+//!   counters are persisted (no scan at open), the write buffer is bounded by [`SPILL_AT`]
+//!   (plus what open atomic sections enqueue), and caches are bounded by the number of
+//!   hosts, targets and connections.
 //!
 //! # Layout
 //! Keys are documented in `keys.rs` and records in `codec.rs` (hand-written binary with a

@@ -67,13 +67,16 @@ impl Store {
     /// seqs. Writes enqueued without `coalesce` ("every-change") are never replaced.
     ///
     /// Inside an [`atomic`](Store::atomic) section (of any thread) the buffer is not spilled
-    /// when full: that would cut the section.
+    /// when full: that would cut the section. The next section to open does it.
     pub fn enqueue(&self, host: &str, w: &QueuedWrite, coalesce: bool) -> Result<u64, StoreError> {
         let trees = self.inner.trees()?;
         let quiet = self.inner.gate.try_quiet();
-        self.inner
-            .lock()
-            .enqueue(&trees, quiet.is_some(), host, w, coalesce)
+        let mut st = self.inner.lock();
+        let seq = st.enqueue(&trees, quiet.is_some(), host, w, coalesce)?;
+        if quiet.is_none() && st.full() {
+            self.inner.gate.set_spill_due();
+        }
+        Ok(seq)
     }
 
     /// The oldest run of consecutive seqs in `host`'s queue, starting at its first write with a

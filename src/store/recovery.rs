@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime};
 
 use tracing::{error, info, warn};
 
+use super::atomic::Atomic;
 use super::error::StoreError;
 use super::health::{Failure, describe};
 use super::open::{Inner, Store};
@@ -86,6 +87,13 @@ impl FailureReporter {
                 reason: "the store is closed".to_owned(),
             })?;
         Store { inner }.stage_value(name, record)
+    }
+
+    /// Opens an atomic section of the store (see [`Store::atomic`]); `None` if the store is
+    /// closed. The table holds one across its observer and [`stage_value`](Self::stage_value),
+    /// so that no spill separates a value from its forwards and their stamps.
+    pub fn atomic(&self) -> Option<Atomic> {
+        self.inner.upgrade().map(|inner| inner.atomic())
     }
 
     /// sled failed with `source` while the user was `action` on its `tree`. The store marks

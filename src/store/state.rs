@@ -284,6 +284,11 @@ impl State {
             .map(|s| (s.value.clone(), codec::from_ms(s.at_ms)))
     }
 
+    /// Whether the buffer holds [`SPILL_AT`] writes or more.
+    pub(crate) fn full(&self) -> bool {
+        self.buffered >= SPILL_AT
+    }
+
     /// Buffers a write to another tree for the next spill (replacing one to the same key).
     pub(crate) fn stage(&mut self, side: Side, key: Vec<u8>, value: Vec<u8>) {
         self.staged.insert((side, key), value);

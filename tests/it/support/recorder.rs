@@ -1,13 +1,16 @@
 //! A WebBinder destination for tests: an XMPP client logged in under a MAC-ID JID that answers
 //! every incoming SOAP `Write` with a fault-free `WriteResponse` and records each item (target,
 //! value) in order, so tests can check order and duplicates at the far end. Like a receiving
-//! agent, it skips items whose `seq` it already recorded (SPEC §5), so what it records is what
-//! the sender delivered exactly once.
+//! agent, it skips items whose `seq` it already recorded and refuses a batch whose `prev` it
+//! has not recorded (SPEC §5), so what it records is what the sender delivered exactly once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use webbinder::soap::{DpData, ItemReply, Op, Reply, SoapBody, WriteResponse, parse_request};
+use webbinder::soap::{
+    Admission, DpData, ItemReply, Op, Reply, SeqGap, SoapBody, SoapFault, WriteResponse,
+    parse_request,
+};
 use webbinder::xmpp::session::{Client, ClientEvent};
 use webbinder::xmpp::stanza::{self, IqType};
 
@@ -57,6 +60,23 @@ impl Recorder {
                 let sender = stanza::from(&el)
                     .map(|j| j.bare().to_string())
                     .unwrap_or_default();
+                // The receiver's `prev` rule (SPEC §5), as an agent applies it: a batch whose
+                // predecessor was not recorded is refused whole, so that with several Writes
+                // in flight a later batch never overtakes a lost one (whose resend would then
+                // be skipped as a duplicate).
+                if let Some(seq) = req.header.seq
+                    && let Admission::Gap { applied: a, prev } = seq.admit(
+                        applied.get(&(sender.clone(), seq.epoch)).copied(),
+                        items.len(),
+                    )
+                {
+                    let fault = SoapFault::gap(
+                        format!("seq gap: recorded {a} from {sender}, this batch follows {prev}"),
+                        SeqGap { applied: a, prev },
+                    );
+                    c.send(stanza::iq_result(&el, Some(fault.to_envelope())));
+                    continue;
+                }
                 let mut replies = Vec::new();
                 {
                     let mut seen = s.lock().unwrap();
