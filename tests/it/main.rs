@@ -4,6 +4,7 @@
 mod bindings;
 mod cli;
 mod disk;
+mod faults;
 mod hostile;
 mod operations;
 mod replication;

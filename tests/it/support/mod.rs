@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod recorder;
+pub mod relay;
 pub mod soak;
 
 use std::collections::HashMap;

@@ -1,0 +1,358 @@
+//! A fault-injecting TCP relay between an agent and the connection manager (issue 10): it
+//! forwards HTTP/1.1 requests whole (so that it knows where one ends) and responses as they
+//! come, and can be switched at run time to delay, stall, reset, blackhole, refuse, or answer
+//! 5xx itself. It records the BOSH `sid`/`rid` of every request in the order it was written
+//! to the server, so a test can check that no request overtook an older one (ejabberd E10,
+//! notes/xmpp-servers.md).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+/// What the relay does with traffic from now on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Pass,
+    /// Each request, and each response chunk, waits `fixed` plus a uniform share of `jitter`
+    /// (per connection, so requests on two connections can swap places).
+    Delay {
+        fixed: Duration,
+        jitter: Duration,
+    },
+    /// Requests are read and dropped: the connection carrying one stays silent for good.
+    Stall,
+    /// Half of each request reaches the server, then both sides are reset (RST).
+    ResetRequest,
+    /// Requests go through; half of the next response reaches the client, then RST.
+    ResetResponse,
+    /// New connections are accepted and read, existing ones go silent; nothing is answered.
+    Blackhole,
+    /// New connections are reset at once (a server that is down).
+    Refuse,
+    /// Each request is answered by the relay with this status (e.g. 502, 503).
+    Status(u16),
+}
+
+/// One request written to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarded {
+    pub conn: u64,
+    /// `None` for a session creation request.
+    pub sid: Option<String>,
+    pub rid: Option<u64>,
+    pub at: Instant,
+}
+
+struct Ctl {
+    mode: Mutex<Mode>,
+    log: Mutex<Vec<Forwarded>>,
+    /// Faults acted out: resets, refusals, relay answers, swallowed requests.
+    faults: AtomicU64,
+    next_conn: AtomicU64,
+}
+
+impl Ctl {
+    fn mode(&self) -> Mode {
+        self.mode
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// A running relay on a loopback port; dropped, it stops and closes every connection.
+pub struct Relay {
+    pub port: u16,
+    ctl: Arc<Ctl>,
+    task: JoinHandle<()>,
+}
+
+impl Relay {
+    /// Listens on a free loopback port and forwards to `127.0.0.1:upstream`.
+    pub async fn start(upstream: u16) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("relay bind");
+        let port = listener.local_addr().expect("relay addr").port();
+        let ctl = Arc::new(Ctl {
+            mode: Mutex::new(Mode::Pass),
+            log: Mutex::new(Vec::new()),
+            faults: AtomicU64::new(0),
+            next_conn: AtomicU64::new(1),
+        });
+        let up: SocketAddr = ([127, 0, 0, 1], upstream).into();
+        let c = ctl.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                tokio::select! {
+                    acc = listener.accept() => {
+                        let Ok((client, _)) = acc else { continue };
+                        let id = c.next_conn.fetch_add(1, Ordering::Relaxed);
+                        conns.spawn(connection(c.clone(), id, client, up));
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+        });
+        Relay { port, ctl, task }
+    }
+
+    pub fn set(&self, mode: Mode) {
+        *self.ctl.mode.lock().unwrap_or_else(PoisonError::into_inner) = mode;
+    }
+
+    /// Faults acted out so far (resets, refusals, own answers, swallowed requests).
+    pub fn faults(&self) -> u64 {
+        self.ctl.faults.load(Ordering::Relaxed)
+    }
+
+    /// Every request written to the server so far, in that order.
+    pub fn log(&self) -> Vec<Forwarded> {
+        self.ctl
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// First transmissions written to the server after a newer rid of the same session:
+    /// `(sid, late rid, newer rid written before it)`. Retransmissions are fine.
+    pub fn overtaken(&self) -> Vec<(String, u64, u64)> {
+        overtaken(&self.log())
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// See [`Relay::overtaken`].
+pub fn overtaken(log: &[Forwarded]) -> Vec<(String, u64, u64)> {
+    let mut newest: std::collections::HashMap<&str, u64> = Default::default();
+    let mut bad = Vec::new();
+    for f in log {
+        let (Some(sid), Some(rid)) = (f.sid.as_deref(), f.rid) else {
+            continue;
+        };
+        let n = newest.entry(sid).or_insert(rid);
+        if rid > *n {
+            // A gap is a first transmission jumping ahead only if the skipped rids come later.
+            *n = rid;
+        } else if rid < *n && !log_has_before(log, f, sid, rid) {
+            bad.push((sid.to_owned(), rid, *n));
+        }
+    }
+    bad
+}
+
+/// Whether `rid` of `sid` was already written before entry `f` (i.e. `f` is a retransmission).
+fn log_has_before(log: &[Forwarded], f: &Forwarded, sid: &str, rid: u64) -> bool {
+    log.iter()
+        .take_while(|g| !std::ptr::eq(*g, f))
+        .any(|g| g.sid.as_deref() == Some(sid) && g.rid == Some(rid))
+}
+
+/// Where one request ends in `buf`, if it is complete.
+fn request_end(buf: &[u8]) -> Option<usize> {
+    let head = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let text = String::from_utf8_lossy(&buf[..head]);
+    let len = text
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    (buf.len() >= head + len).then_some(head + len)
+}
+
+/// The value of attribute `name` of the first element in `body`.
+fn attr(body: &str, name: &str) -> Option<String> {
+    let root = body.split_once("<body")?.1;
+    let root = &root[..root.find('>')?];
+    let at = root.find(&format!(" {name}="))? + name.len() + 2;
+    let quote = root[at..].chars().next()?;
+    let rest = &root[at + 1..];
+    Some(rest[..rest.find(quote)?].to_owned())
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    }
+}
+
+fn reset(s: TcpStream) {
+    let _ = s.set_zero_linger();
+    drop(s);
+}
+
+async fn read_opt(s: &mut Option<TcpStream>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match s {
+        Some(s) => s.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn pause(mode: &Mode) -> Option<Duration> {
+    match mode {
+        Mode::Delay { fixed, jitter } => Some(*fixed + jitter.mul_f64(rand::random::<f64>())),
+        _ => None,
+    }
+}
+
+async fn connection(ctl: Arc<Ctl>, id: u64, mut client: TcpStream, up: SocketAddr) {
+    match ctl.mode() {
+        Mode::Refuse => {
+            ctl.faults.fetch_add(1, Ordering::Relaxed);
+            return reset(client);
+        }
+        Mode::Blackhole => {
+            ctl.faults.fetch_add(1, Ordering::Relaxed);
+            return swallow(client).await;
+        }
+        _ => {}
+    }
+    let mut upstream: Option<TcpStream> = None;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut cbuf = vec![0u8; 64 * 1024];
+    let mut sbuf = vec![0u8; 64 * 1024];
+    let mut cut_response = false;
+    loop {
+        tokio::select! {
+            r = client.read(&mut cbuf) => {
+                let n = match r { Ok(0) | Err(_) => return, Ok(n) => n };
+                pending.extend_from_slice(&cbuf[..n]);
+                while let Some(end) = request_end(&pending) {
+                    let req: Vec<u8> = pending.drain(..end).collect();
+                    let mode = ctl.mode();
+                    match mode {
+                        Mode::Stall | Mode::Blackhole => {
+                            ctl.faults.fetch_add(1, Ordering::Relaxed);
+                            return swallow(client).await;
+                        }
+                        Mode::Refuse => {
+                            ctl.faults.fetch_add(1, Ordering::Relaxed);
+                            return reset(client);
+                        }
+                        Mode::Status(code) => {
+                            ctl.faults.fetch_add(1, Ordering::Relaxed);
+                            let resp = format!(
+                                "HTTP/1.1 {code} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                                reason(code)
+                            );
+                            let _ = client.write_all(resp.as_bytes()).await;
+                            let _ = client.shutdown().await;
+                            return;
+                        }
+                        _ => {}
+                    }
+                    if let Some(d) = pause(&mode) {
+                        tokio::time::sleep(d).await;
+                    }
+                    if upstream.is_none() {
+                        match TcpStream::connect(up).await {
+                            Ok(s) => {
+                                let _ = s.set_nodelay(true);
+                                upstream = Some(s);
+                            }
+                            Err(_) => return reset(client),
+                        }
+                    }
+                    let Some(server) = upstream.as_mut() else { return };
+                    if mode == Mode::ResetRequest {
+                        ctl.faults.fetch_add(1, Ordering::Relaxed);
+                        let _ = server.write_all(&req[..req.len() / 2]).await;
+                        if let Some(s) = upstream.take() {
+                            reset(s);
+                        }
+                        return reset(client);
+                    }
+                    if server.write_all(&req).await.is_err() {
+                        return reset(client);
+                    }
+                    let body = String::from_utf8_lossy(&req);
+                    ctl.log.lock().unwrap_or_else(PoisonError::into_inner).push(Forwarded {
+                        conn: id,
+                        sid: attr(&body, "sid"),
+                        rid: attr(&body, "rid").and_then(|r| r.parse().ok()),
+                        at: Instant::now(),
+                    });
+                    cut_response |= mode == Mode::ResetResponse;
+                }
+            }
+            r = read_opt(&mut upstream, &mut sbuf) => {
+                let n = match r { Ok(0) | Err(_) => return, Ok(n) => n };
+                let mode = ctl.mode();
+                if mode == Mode::Blackhole {
+                    ctl.faults.fetch_add(1, Ordering::Relaxed);
+                    return swallow(client).await;
+                }
+                if let Some(d) = pause(&mode) {
+                    tokio::time::sleep(d).await;
+                }
+                if cut_response {
+                    ctl.faults.fetch_add(1, Ordering::Relaxed);
+                    let _ = client.write_all(&sbuf[..n / 2]).await;
+                    return reset(client);
+                }
+                if client.write_all(&sbuf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads and drops everything until the client gives up: a silent peer.
+async fn swallow(mut client: TcpStream) {
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = client.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(sid: &str, rid: u64) -> Forwarded {
+        Forwarded {
+            conn: 0,
+            sid: Some(sid.into()),
+            rid: Some(rid),
+            at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn overtaking_is_a_first_transmission_after_a_newer_rid() {
+        let ok = [f("s", 1), f("s", 2), f("s", 2), f("s", 1), f("s", 3)];
+        assert!(overtaken(&ok).is_empty());
+        let bad = [f("s", 1), f("s", 3), f("s", 2), f("t", 1)];
+        assert_eq!(overtaken(&bad), vec![("s".to_owned(), 2, 3)]);
+    }
+
+    #[test]
+    fn parses_rid_sid_and_request_ends() {
+        let body = "<body rid='12' xmlns='http://jabber.org/protocol/httpbind' sid=\"ab\"/>";
+        assert_eq!(attr(body, "rid").as_deref(), Some("12"));
+        assert_eq!(attr(body, "sid").as_deref(), Some("ab"));
+        let req = b"POST / HTTP/1.1\r\ncontent-length: 3\r\n\r\nabcPOST";
+        assert_eq!(request_end(req), Some(req.len() - 4));
+        assert_eq!(
+            request_end(b"POST / HTTP/1.1\r\ncontent-length: 3\r\n\r\nab"),
+            None
+        );
+    }
+}
