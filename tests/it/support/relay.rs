@@ -24,6 +24,9 @@ pub enum Mode {
         fixed: Duration,
         jitter: Duration,
     },
+    /// Only empty BOSH bodies (idle polls) wait this long, so that a request with stanzas sent
+    /// right after one reaches the server first: the reordering of ejabberd's E10.
+    DelayPolls(Duration),
     /// Requests are read and dropped: the connection carrying one stays silent for good.
     Stall,
     /// Half of each request reaches the server, then both sides are reset (RST).
@@ -51,6 +54,8 @@ pub struct Forwarded {
 struct Ctl {
     mode: Mutex<Mode>,
     log: Mutex<Vec<Forwarded>>,
+    /// When a response started coming back, per connection.
+    answers: Mutex<Vec<(u64, Instant)>>,
     /// Faults acted out: resets, refusals, relay answers, swallowed requests.
     faults: AtomicU64,
     next_conn: AtomicU64,
@@ -80,6 +85,7 @@ impl Relay {
         let ctl = Arc::new(Ctl {
             mode: Mutex::new(Mode::Pass),
             log: Mutex::new(Vec::new()),
+            answers: Mutex::new(Vec::new()),
             faults: AtomicU64::new(0),
             next_conn: AtomicU64::new(1),
         });
@@ -117,6 +123,40 @@ impl Relay {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// What went to the server and came back since `since`, one line per event, oldest
+    /// first: `+ms conn rid` for requests, `+ms conn <- answer` for responses (each answers
+    /// the last request on its connection).
+    pub fn timeline(&self, since: Instant) -> String {
+        let mut ev: Vec<(Instant, String)> = self
+            .log()
+            .into_iter()
+            .filter(|f| f.at >= since)
+            .map(|f| {
+                let what = match (&f.sid, f.rid) {
+                    (None, Some(rid)) => format!("rid {rid} (new session)"),
+                    (_, Some(rid)) => format!("rid {rid}"),
+                    _ => "(no rid)".to_owned(),
+                };
+                (f.at, format!("conn {} -> {what}", f.conn))
+            })
+            .collect();
+        for (conn, at) in self
+            .ctl
+            .answers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            if *at >= since {
+                ev.push((*at, format!("conn {conn} <- answer")));
+            }
+        }
+        ev.sort_by_key(|(t, _)| *t);
+        ev.iter()
+            .map(|(t, e)| format!("+{:>6} ms {e}\n", t.duration_since(since).as_millis()))
+            .collect()
     }
 
     /// First transmissions written to the server after a newer rid of the same session:
@@ -202,11 +242,21 @@ async fn read_opt(s: &mut Option<TcpStream>, buf: &mut [u8]) -> std::io::Result<
     }
 }
 
-fn pause(mode: &Mode) -> Option<Duration> {
+fn pause(mode: &Mode, request: Option<&[u8]>) -> Option<Duration> {
     match mode {
         Mode::Delay { fixed, jitter } => Some(*fixed + jitter.mul_f64(rand::random::<f64>())),
+        Mode::DelayPolls(d) => request.filter(|r| is_empty_poll(r)).map(|_| *d),
         _ => None,
     }
+}
+
+/// Whether an HTTP request carries a BOSH body without children (and no restart).
+fn is_empty_poll(req: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(req);
+    let Some((_, body)) = text.split_once("<body") else {
+        return false;
+    };
+    body.trim_end().ends_with("/>") && !body.contains("restart") && body.contains(" sid=")
 }
 
 async fn connection(ctl: Arc<Ctl>, id: u64, mut client: TcpStream, up: SocketAddr) {
@@ -255,7 +305,7 @@ async fn connection(ctl: Arc<Ctl>, id: u64, mut client: TcpStream, up: SocketAdd
                         }
                         _ => {}
                     }
-                    if let Some(d) = pause(&mode) {
+                    if let Some(d) = pause(&mode, Some(&req)) {
                         tokio::time::sleep(d).await;
                     }
                     if upstream.is_none() {
@@ -296,8 +346,11 @@ async fn connection(ctl: Arc<Ctl>, id: u64, mut client: TcpStream, up: SocketAdd
                     ctl.faults.fetch_add(1, Ordering::Relaxed);
                     return swallow(client).await;
                 }
-                if let Some(d) = pause(&mode) {
+                if let Some(d) = pause(&mode, None) {
                     tokio::time::sleep(d).await;
+                }
+                if sbuf[..n].starts_with(b"HTTP/") {
+                    ctl.answers.lock().unwrap_or_else(PoisonError::into_inner).push((id, Instant::now()));
                 }
                 if cut_response {
                     ctl.faults.fetch_add(1, Ordering::Relaxed);
