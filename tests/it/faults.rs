@@ -206,6 +206,13 @@ async fn phase(r: &mut Rig, name: &str, mode: Mode, faults: u64, min: Duration) 
     r.all_arrived(Duration::from_secs(90)).await;
     let took = lifted.elapsed();
     r.wait_online(Duration::from_secs(30), "A online").await;
+    if took > Duration::from_secs(3) {
+        println!(
+            "TIMELINE {name} (lifted at +{} ms):\n{}",
+            lifted.duration_since(start).as_millis(),
+            r.relay.timeline(start)
+        );
+    }
     println!(
         "FIGURE {} {name}: fault held {:.1} s, {} faults acted out, last write at the far end {:.2} s after the fault was lifted",
         r.server.kind.name(),

@@ -41,10 +41,12 @@ pub enum Mode {
     Status(u16),
 }
 
-/// One request written to the server.
+/// One request from the client: written to the server, or killed by a fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forwarded {
     pub conn: u64,
+    /// Written to the server whole (false: swallowed, reset, answered by the relay).
+    pub forwarded: bool,
     /// `None` for a session creation request.
     pub sid: Option<String>,
     pub rid: Option<u64>,
@@ -139,7 +141,8 @@ impl Relay {
                     (_, Some(rid)) => format!("rid {rid}"),
                     _ => "(no rid)".to_owned(),
                 };
-                (f.at, format!("conn {} -> {what}", f.conn))
+                let arrow = if f.forwarded { "->" } else { "-x (killed)" };
+                (f.at, format!("conn {} {arrow} {what}", f.conn))
             })
             .collect();
         for (conn, at) in self
@@ -172,30 +175,47 @@ impl Drop for Relay {
     }
 }
 
-/// See [`Relay::overtaken`].
+/// How long the client may take to notice a killed request before a newer one it sends
+/// counts as overtaking it.
+const NOTICE: Duration = Duration::from_millis(100);
+
+/// See [`Relay::overtaken`]: a first transmission written to the server after a newer rid
+/// of its session was (network reordering), or while an older rid the relay killed more
+/// than [`NOTICE`] before had not been sent again (the client did not hold new requests
+/// back behind a retransmission).
 pub fn overtaken(log: &[Forwarded]) -> Vec<(String, u64, u64)> {
-    let mut newest: std::collections::HashMap<&str, u64> = Default::default();
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    let mut newest: HashMap<&str, u64> = HashMap::new();
+    let mut seen: HashSet<(&str, u64)> = HashSet::new();
+    let mut killed: HashMap<&str, BTreeMap<u64, Instant>> = HashMap::new();
     let mut bad = Vec::new();
     for f in log {
         let (Some(sid), Some(rid)) = (f.sid.as_deref(), f.rid) else {
             continue;
         };
+        let first = seen.insert((sid, rid));
+        let k = killed.entry(sid).or_default();
+        if !f.forwarded {
+            k.entry(rid).or_insert(f.at);
+            continue;
+        }
+        k.remove(&rid);
+        if first {
+            if let Some((old, _)) = k
+                .range(..rid)
+                .find(|(_, at)| f.at.duration_since(**at) > NOTICE)
+            {
+                bad.push((sid.to_owned(), rid, *old));
+            }
+        }
         let n = newest.entry(sid).or_insert(rid);
         if rid > *n {
-            // A gap is a first transmission jumping ahead only if the skipped rids come later.
             *n = rid;
-        } else if rid < *n && !log_has_before(log, f, sid, rid) {
+        } else if rid < *n && first {
             bad.push((sid.to_owned(), rid, *n));
         }
     }
     bad
-}
-
-/// Whether `rid` of `sid` was already written before entry `f` (i.e. `f` is a retransmission).
-fn log_has_before(log: &[Forwarded], f: &Forwarded, sid: &str, rid: u64) -> bool {
-    log.iter()
-        .take_while(|g| !std::ptr::eq(*g, f))
-        .any(|g| g.sid.as_deref() == Some(sid) && g.rid == Some(rid))
 }
 
 /// Where one request ends in `buf`, if it is complete.
@@ -286,15 +306,15 @@ async fn connection(ctl: Arc<Ctl>, id: u64, mut client: TcpStream, up: SocketAdd
                     let mode = ctl.mode();
                     match mode {
                         Mode::Stall | Mode::Blackhole => {
-                            ctl.faults.fetch_add(1, Ordering::Relaxed);
+                            note(&ctl, id, &req, false);
                             return swallow(client).await;
                         }
                         Mode::Refuse => {
-                            ctl.faults.fetch_add(1, Ordering::Relaxed);
+                            note(&ctl, id, &req, false);
                             return reset(client);
                         }
                         Mode::Status(code) => {
-                            ctl.faults.fetch_add(1, Ordering::Relaxed);
+                            note(&ctl, id, &req, false);
                             let resp = format!(
                                 "HTTP/1.1 {code} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                                 reason(code)
@@ -319,7 +339,7 @@ async fn connection(ctl: Arc<Ctl>, id: u64, mut client: TcpStream, up: SocketAdd
                     }
                     let Some(server) = upstream.as_mut() else { return };
                     if mode == Mode::ResetRequest {
-                        ctl.faults.fetch_add(1, Ordering::Relaxed);
+                        note(&ctl, id, &req, false);
                         let _ = server.write_all(&req[..req.len() / 2]).await;
                         if let Some(s) = upstream.take() {
                             reset(s);
@@ -329,13 +349,7 @@ async fn connection(ctl: Arc<Ctl>, id: u64, mut client: TcpStream, up: SocketAdd
                     if server.write_all(&req).await.is_err() {
                         return reset(client);
                     }
-                    let body = String::from_utf8_lossy(&req);
-                    ctl.log.lock().unwrap_or_else(PoisonError::into_inner).push(Forwarded {
-                        conn: id,
-                        sid: attr(&body, "sid"),
-                        rid: attr(&body, "rid").and_then(|r| r.parse().ok()),
-                        at: Instant::now(),
-                    });
+                    note(&ctl, id, &req, true);
                     cut_response |= mode == Mode::ResetResponse;
                 }
             }
@@ -365,6 +379,24 @@ async fn connection(ctl: Arc<Ctl>, id: u64, mut client: TcpStream, up: SocketAdd
     }
 }
 
+/// Logs a request; one not forwarded counts as a fault acted out.
+fn note(ctl: &Ctl, conn: u64, req: &[u8], forwarded: bool) {
+    if !forwarded {
+        ctl.faults.fetch_add(1, Ordering::Relaxed);
+    }
+    let body = String::from_utf8_lossy(req);
+    ctl.log
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Forwarded {
+            conn,
+            forwarded,
+            sid: attr(&body, "sid"),
+            rid: attr(&body, "rid").and_then(|r| r.parse().ok()),
+            at: Instant::now(),
+        });
+}
+
 /// Reads and drops everything until the client gives up: a silent peer.
 async fn swallow(mut client: TcpStream) {
     let mut buf = vec![0u8; 16 * 1024];
@@ -382,6 +414,7 @@ mod tests {
     fn f(sid: &str, rid: u64) -> Forwarded {
         Forwarded {
             conn: 0,
+            forwarded: true,
             sid: Some(sid.into()),
             rid: Some(rid),
             at: Instant::now(),
@@ -394,6 +427,23 @@ mod tests {
         assert!(overtaken(&ok).is_empty());
         let bad = [f("s", 1), f("s", 3), f("s", 2), f("t", 1)];
         assert_eq!(overtaken(&bad), vec![("s".to_owned(), 2, 3)]);
+        // A killed request sent again after a newer one: the newer one overtook it.
+        let t = Instant::now();
+        let killed = Forwarded {
+            forwarded: false,
+            at: t,
+            ..f("s", 2)
+        };
+        let late = |rid, ms| Forwarded {
+            at: t + Duration::from_millis(ms),
+            ..f("s", rid)
+        };
+        let log = [f("s", 1), killed.clone(), late(2, 300), late(3, 400)];
+        assert!(overtaken(&log).is_empty(), "sent again first");
+        let log = [f("s", 1), killed.clone(), late(3, 20), late(2, 300)];
+        assert!(overtaken(&log).is_empty(), "too soon to know");
+        let log = [f("s", 1), killed, late(3, 300), late(2, 400)];
+        assert_eq!(overtaken(&log), vec![("s".to_owned(), 3, 2)]);
     }
 
     #[test]
