@@ -200,13 +200,12 @@ pub fn overtaken(log: &[Forwarded]) -> Vec<(String, u64, u64)> {
             continue;
         }
         k.remove(&rid);
-        if first {
-            if let Some((old, _)) = k
+        if first
+            && let Some((old, _)) = k
                 .range(..rid)
                 .find(|(_, at)| f.at.duration_since(**at) > NOTICE)
-            {
-                bad.push((sid.to_owned(), rid, *old));
-            }
+        {
+            bad.push((sid.to_owned(), rid, *old));
         }
         let n = newest.entry(sid).or_insert(rid);
         if rid > *n {
