@@ -126,9 +126,24 @@ impl Rig {
     fn no_overtaking(&self) {
         if self.server.kind == Kind::Ejabberd {
             let bad = self.relay.overtaken();
+            let around = |sid: &str| -> String {
+                let log = self.relay.log();
+                let t0 = log.first().map(|f| f.at);
+                log.iter()
+                    .filter(|f| f.sid.as_deref() == Some(sid))
+                    .map(|f| {
+                        let ms = t0.map_or(0, |t| f.at.duration_since(t).as_millis());
+                        format!(
+                            "+{ms} ms conn {} rid {:?} forwarded {}\n",
+                            f.conn, f.rid, f.forwarded
+                        )
+                    })
+                    .collect()
+            };
             assert!(
                 bad.is_empty(),
-                "requests overtook older ones (E10): {bad:?}"
+                "requests overtook older ones (E10): {bad:?}\n{}",
+                around(&bad[0].0)
             );
         }
     }

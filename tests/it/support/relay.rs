@@ -27,6 +27,9 @@ pub enum Mode {
     /// Only empty BOSH bodies (idle polls) wait this long, so that a request with stanzas sent
     /// right after one reaches the server first: the reordering of ejabberd's E10.
     DelayPolls(Duration),
+    /// The first request on each new connection waits this long: a connection setup that
+    /// takes a round trip or three (TCP, TLS) on a real network.
+    SlowConnect(Duration),
     /// Requests are read and dropped: the connection carrying one stays silent for good.
     Stall,
     /// Half of each request reaches the server, then both sides are reset (RST).
@@ -290,7 +293,15 @@ async fn connection(ctl: Arc<Ctl>, id: u64, mut client: TcpStream, up: SocketAdd
         }
         _ => {}
     }
-    let mut upstream: Option<TcpStream> = None;
+    // Connected at once, so that the relay itself adds no setup time to a new connection.
+    let mut upstream: Option<TcpStream> = match TcpStream::connect(up).await {
+        Ok(s) => {
+            let _ = s.set_nodelay(true);
+            Some(s)
+        }
+        Err(_) => return reset(client),
+    };
+    let mut first_request = true;
     let mut pending: Vec<u8> = Vec::new();
     let mut cbuf = vec![0u8; 64 * 1024];
     let mut sbuf = vec![0u8; 64 * 1024];
@@ -327,16 +338,11 @@ async fn connection(ctl: Arc<Ctl>, id: u64, mut client: TcpStream, up: SocketAdd
                     if let Some(d) = pause(&mode, Some(&req)) {
                         tokio::time::sleep(d).await;
                     }
-                    if upstream.is_none() {
-                        match TcpStream::connect(up).await {
-                            Ok(s) => {
-                                let _ = s.set_nodelay(true);
-                                upstream = Some(s);
-                            }
-                            Err(_) => return reset(client),
-                        }
+                    if let (Mode::SlowConnect(d), true) = (&mode, first_request) {
+                        tokio::time::sleep(*d).await;
                     }
-                    let Some(server) = upstream.as_mut() else { return };
+                    first_request = false;
+                    let Some(server) = upstream.as_mut() else { return reset(client) };
                     if mode == Mode::ResetRequest {
                         note(&ctl, id, &req, false);
                         let _ = server.write_all(&req[..req.len() / 2]).await;
