@@ -284,7 +284,10 @@ async fn state(State(a): State<Admin>) -> Response {
     let live = a.replicator.host_status();
     let bindings = a.replicator.bindings();
     match crate::state::build(a.replicator.store(), Some(&bindings), Some(&live)) {
-        Ok(r) => axum::Json(r).into_response(),
+        Ok(mut r) => {
+            r.xmpp = Some(crate::state::xmpp_report(&a.client));
+            axum::Json(r).into_response()
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
     }
 }

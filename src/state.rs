@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use crate::bindings::BindingSet;
 use crate::datapoints::clock::iso8601_utc;
 use crate::replication::{HostStatus, LOCAL_QUEUE};
 use crate::store::{Store, StoreError, StuckKind};
+use crate::xmpp::session::Client;
 
 /// The whole report (one JSON document with `--json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +27,82 @@ pub struct StateReport {
     pub hosts: Vec<HostReport>,
     pub connections: Vec<ConnectionReport>,
     pub dead_letters: Vec<DeadLetterReport>,
+    /// The XMPP link of the running agent (absent when it is stopped).
+    #[serde(default)]
+    pub xmpp: Option<XmppReport>,
+}
+
+/// What the XMPP link went through since the agent started: what a failing
+/// network did (issue 10) without reading the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct XmppReport {
+    /// The BOSH URL in use.
+    pub server: String,
+    /// The link state (`online as ...`, `offline: ...`).
+    pub link: String,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    /// Login attempts (sessions started), including the first.
+    pub sessions: u64,
+    pub reconnects: u64,
+    pub http_requests: u64,
+    pub http_failures: HttpFailures,
+    /// Requests sent again after a failure (same rid).
+    #[serde(default)]
+    pub retransmissions: u64,
+    /// Sessions given up because the server stopped answering an older request.
+    #[serde(default)]
+    pub stalls: u64,
+    /// Sessions replaced by another login as the same JID.
+    #[serde(default)]
+    pub conflicts: u64,
+    /// Reconnect delays cut short because the server answered a probe.
+    #[serde(default)]
+    pub probe_cuts: u64,
+}
+
+/// Failed HTTP exchanges with the connection manager, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpFailures {
+    /// No connection: refused, unreachable, DNS, a TLS handshake or certificate refused.
+    #[serde(default)]
+    pub connect: u64,
+    /// No response before the request timeout (BOSH `wait` + margin).
+    pub timeouts: u64,
+    /// Reset, closed, truncated after connecting: failures below HTTP.
+    pub transport: u64,
+    /// 5xx answers (a gateway or the server).
+    pub status_5xx: u64,
+    /// Other non-200 answers.
+    #[serde(default)]
+    pub status_other: u64,
+}
+
+/// The running client's link, for [`StateReport::xmpp`].
+pub fn xmpp_report(client: &Client) -> XmppReport {
+    let st = client.stats();
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let last = st.last_error();
+    XmppReport {
+        server: client.server(),
+        link: client.link().borrow().to_string(),
+        last_error_at: last.as_ref().map(|(t, _)| iso8601_utc(*t)),
+        last_error: last.map(|(_, e)| e),
+        sessions: n(&st.sessions_started),
+        reconnects: n(&st.reconnects),
+        http_requests: n(&st.http_requests),
+        http_failures: HttpFailures {
+            connect: n(&st.http_connect_errors),
+            timeouts: n(&st.http_timeouts),
+            transport: n(&st.http_transport_errors),
+            status_5xx: n(&st.http_5xx),
+            status_other: n(&st.http_other_status),
+        },
+        retransmissions: n(&st.retransmissions),
+        stalls: n(&st.stalls),
+        conflicts: n(&st.conflicts),
+        probe_cuts: n(&st.probe_cuts),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +244,7 @@ pub fn build(
         hosts,
         connections,
         dead_letters,
+        xmpp: None,
     })
 }
 
@@ -178,6 +257,9 @@ pub fn render(r: &StateReport) -> String {
         if r.running { "running" } else { "stopped" },
         r.epoch
     );
+    if let Some(x) = &r.xmpp {
+        render_xmpp(&mut out, x);
+    }
     let _ = writeln!(out, "hosts:");
     if r.hosts.is_empty() {
         let _ = writeln!(out, "  (none)");
@@ -235,6 +317,30 @@ pub fn render(r: &StateReport) -> String {
         );
     }
     out
+}
+
+fn render_xmpp(out: &mut String, x: &XmppReport) {
+    let f = &x.http_failures;
+    let _ = writeln!(out, "xmpp: {} via {}", x.link, x.server);
+    let _ = writeln!(
+        out,
+        "  sessions {} reconnects {} requests {} retransmitted {} stalls {} conflicts {} probe cuts {}",
+        x.sessions,
+        x.reconnects,
+        x.http_requests,
+        x.retransmissions,
+        x.stalls,
+        x.conflicts,
+        x.probe_cuts
+    );
+    let _ = writeln!(
+        out,
+        "  http failures: connect {} timeouts {} transport {} 5xx {} other {}",
+        f.connect, f.timeouts, f.transport, f.status_5xx, f.status_other
+    );
+    if let (Some(e), Some(t)) = (&x.last_error, &x.last_error_at) {
+        let _ = writeln!(out, "  last error {t}: {e}");
+    }
 }
 
 /// Body of the admin endpoint's `POST /purge` (`webbinder purge` on a running agent).
@@ -367,5 +473,51 @@ mod tests {
         );
         let none = PurgeReport::of("h", false, &crate::store::PurgeSummary::default());
         assert_eq!(render_purge(&none), "host h: no queued write matches\n");
+    }
+
+    #[test]
+    fn an_old_report_without_xmpp_still_parses_and_a_new_one_prints_it() {
+        let old = r#"{"running":true,"epoch":1,"hosts":[],"connections":[],"dead_letters":[]}"#;
+        let r: StateReport = serde_json::from_str(old).unwrap();
+        assert_eq!(r.xmpp, None);
+        assert!(!render(&r).contains("xmpp:"));
+        let mut r = r;
+        r.xmpp = Some(XmppReport {
+            server: "http://cm:5280/bosh".into(),
+            link: "offline: cannot reach the connection manager".into(),
+            last_error: Some("session lost: x".into()),
+            last_error_at: Some("2026-11-30T00:00:00Z".into()),
+            sessions: 3,
+            reconnects: 2,
+            http_requests: 40,
+            http_failures: HttpFailures {
+                connect: 6,
+                timeouts: 1,
+                transport: 4,
+                status_5xx: 2,
+                status_other: 0,
+            },
+            retransmissions: 5,
+            stalls: 1,
+            conflicts: 0,
+            probe_cuts: 1,
+        });
+        let text = render(&r);
+        assert!(
+            text.contains(
+                "xmpp: offline: cannot reach the connection manager via http://cm:5280/bosh"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("connect 6 timeouts 1 transport 4 5xx 2 other 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("last error 2026-11-30T00:00:00Z: session lost: x"),
+            "{text}"
+        );
+        let back: StateReport = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
     }
 }

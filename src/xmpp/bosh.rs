@@ -368,8 +368,20 @@ impl BoshSession {
     }
 
     fn request_timeout(&self) -> Duration {
+        // The manager answers a creation at once; only later requests are held.
+        if self.state == BoshState::Creating {
+            return self.cfg.http_margin;
+        }
         let wait = self.params.as_ref().map_or(self.cfg.wait, |p| p.wait);
         wait + self.cfg.http_margin
+    }
+
+    /// A failed request waits to be sent again: nothing newer may leave
+    /// before it, or it would reach the manager first (E10).
+    fn retry_pending(&self) -> bool {
+        self.outstanding
+            .values()
+            .any(|o| matches!(o.state, ReqState::Retry { .. }))
     }
 
     fn gap_ok(&self, now: Instant) -> bool {
@@ -487,6 +499,7 @@ impl BoshSession {
                 let in_flight = self.in_flight();
                 if in_flight >= self.requests_allowed()
                     || self.poll_gap_end().is_some_and(|t| t > now)
+                    || self.retry_pending()
                 {
                     return None;
                 }
@@ -616,6 +629,7 @@ impl BoshSession {
         let wants_send = match self.state {
             BoshState::Open => {
                 self.in_flight() < self.requests_allowed()
+                    && !self.retry_pending()
                     && (self.restart_pending || !self.pending.is_empty() || self.in_flight() == 0)
             }
             BoshState::Closing => !self.terminate_sent,

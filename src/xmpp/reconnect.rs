@@ -13,9 +13,17 @@
 //!   when the server says so (`host-unknown`, `improper-addressing`);
 //!   ejabberd's ambiguous `internal-server-error` is fatal only once it
 //!   persists, so a server that is still starting cannot stop an agent.
+//! - A server that could not be reached (connection refused or reset, no
+//!   answer, a 5xx from a gateway) is probed every [`PROBE_EVERY`] while the
+//!   delay runs; the first probe it answers cuts the delay, so an agent logs
+//!   in seconds after its server returns instead of up to `max` later. A
+//!   login that then fails the same way waits out its whole delay unprobed
+//!   (and the backoff keeps growing), so a server that answers probes but
+//!   not logins costs one extra login per delay, not a retry storm.
 
 use std::time::{Duration, Instant};
 
+use super::bosh::{HttpFailure, Termination};
 use super::stream::StreamError;
 
 /// First delay after a conflict; doubles per consecutive conflict.
@@ -28,6 +36,9 @@ pub const CONFLICT_FORGET: Duration = Duration::from_secs(1200);
 pub const REFUSALS_TO_STOP: u32 = 5;
 /// ...and for at least this long.
 pub const REFUSED_FOR_TO_STOP: Duration = Duration::from_secs(20);
+
+/// How often a server that could not be reached is probed during a delay.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// What to do after a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +63,10 @@ pub struct ReconnectPolicy {
     first_refusal: Option<Instant>,
     online_since: Option<Instant>,
     ever_online: bool,
+    /// The next probe while waiting after an unreachable server.
+    next_probe: Option<Instant>,
+    /// A probe cut the last delay: the login it started has not succeeded yet.
+    cut: bool,
 }
 
 impl ReconnectPolicy {
@@ -69,6 +84,8 @@ impl ReconnectPolicy {
             first_refusal: None,
             online_since: None,
             ever_online: false,
+            next_probe: None,
+            cut: false,
         }
     }
 
@@ -79,6 +96,29 @@ impl ReconnectPolicy {
         self.first_refusal = None;
         self.online_since = Some(now);
         self.ever_online = true;
+        self.next_probe = None;
+        self.cut = false;
+    }
+
+    /// When the driver should next probe the server during the current
+    /// delay (`None`: do not probe, the delay runs out as decided).
+    pub fn probe_at(&self) -> Option<Instant> {
+        self.next_probe
+    }
+
+    /// A probe's outcome at `now`: true when the server answered and the
+    /// delay should end at once (log in now).
+    pub fn probed(&mut self, now: Instant, reachable: bool) -> bool {
+        if self.next_probe.is_none() {
+            return false;
+        }
+        if reachable {
+            self.next_probe = None;
+            self.cut = true;
+            return true;
+        }
+        self.next_probe = Some(now + PROBE_EVERY);
+        false
     }
 
     /// Failed login attempts since the last login (0: none).
@@ -93,6 +133,8 @@ impl ReconnectPolicy {
 
     /// The session ended with `err`; `jitter` is uniform in [0, 1].
     pub fn lost(&mut self, err: &StreamError, now: Instant, jitter: f64) -> Decision {
+        let after_cut = std::mem::take(&mut self.cut);
+        self.next_probe = None;
         let jitter = if jitter.is_finite() {
             jitter.clamp(0.0, 1.0)
         } else {
@@ -127,7 +169,11 @@ impl ReconnectPolicy {
                 return Decision::Stop;
             }
         }
-        self.backoff(jitter)
+        let decision = self.backoff(jitter);
+        if unreachable(err) && !after_cut && matches!(decision, Decision::Retry { .. }) {
+            self.next_probe = Some(now + PROBE_EVERY);
+        }
+        decision
     }
 
     /// The next ordinary backoff delay, whatever the cause (the failover
@@ -152,6 +198,20 @@ impl ReconnectPolicy {
             attempt: self.attempt,
             delay: exp.mul_f64(0.5 + 0.5 * jitter),
         }
+    }
+}
+
+/// The server (or the way to it) did not answer at all, as opposed to a
+/// login that reached it and failed: only then can a probe tell it is back.
+fn unreachable(err: &StreamError) -> bool {
+    let failure = match err {
+        StreamError::Bosh(Termination::Unreachable { failure }) => failure,
+        StreamError::Bosh(Termination::GaveUp { last, .. }) => last,
+        _ => return false,
+    };
+    match failure {
+        HttpFailure::Connect(_) | HttpFailure::Transport(_) | HttpFailure::Timeout => true,
+        HttpFailure::Status(s) => (500..600).contains(s),
     }
 }
 

@@ -125,7 +125,7 @@ impl std::fmt::Display for Link {
     }
 }
 
-/// Counters for metrics and tests.
+/// Counters for metrics, `state` and tests.
 #[derive(Debug, Default)]
 pub struct Stats {
     pub http_requests: AtomicU64,
@@ -135,6 +135,52 @@ pub struct Stats {
     pub conflicts: AtomicU64,
     /// Incoming stanzas dropped for going over a parser limit.
     pub stanzas_rejected: AtomicU64,
+    /// HTTP exchanges that never connected (refused, DNS, TLS refused).
+    pub http_connect_errors: AtomicU64,
+    /// HTTP exchanges with no response before their timeout.
+    pub http_timeouts: AtomicU64,
+    /// HTTP exchanges that failed below HTTP once connected: reset, truncated.
+    pub http_transport_errors: AtomicU64,
+    /// HTTP exchanges answered with a 5xx (a gateway or the server).
+    pub http_5xx: AtomicU64,
+    /// HTTP exchanges answered with another non-200 status.
+    pub http_other_status: AtomicU64,
+    /// Requests sent again after a failure (XEP-0124 §14.3).
+    pub retransmissions: AtomicU64,
+    /// Sessions given up because an older request went unanswered (E10).
+    pub stalls: AtomicU64,
+    /// Waits cut short because a probe found the server reachable again.
+    pub probe_cuts: AtomicU64,
+    last_error: Mutex<Option<(std::time::SystemTime, String)>>,
+}
+
+impl Stats {
+    /// The last HTTP failure or session loss, and when.
+    pub fn last_error(&self) -> Option<(std::time::SystemTime, String)> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_last_error(&self, error: String) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((std::time::SystemTime::now(), error));
+    }
+
+    fn http_failed(&self, f: &super::bosh::HttpFailure) {
+        use super::bosh::HttpFailure;
+        let counter = match f {
+            HttpFailure::Connect(_) => &self.http_connect_errors,
+            HttpFailure::Timeout => &self.http_timeouts,
+            HttpFailure::Transport(_) => &self.http_transport_errors,
+            HttpFailure::Status(s) if (500..600).contains(s) => &self.http_5xx,
+            HttpFailure::Status(_) => &self.http_other_status,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 struct PendingIq {

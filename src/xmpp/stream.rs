@@ -241,8 +241,11 @@ impl XmppStream {
         self.bosh.poll_timeout()
     }
 
+    /// A timer may end the session (a stall): its `Ended` is reported at
+    /// once, not with the next response, which can be `wait` away.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.bosh.handle_timeout(now);
+        self.drain();
     }
 
     pub fn handle_response(&mut self, now: Instant, rid: Rid, result: Result<String, HttpFailure>) {

@@ -5,6 +5,7 @@ mod bindings;
 mod cli;
 mod cluster;
 mod disk;
+mod faults;
 mod hostile;
 mod operations;
 mod proxy;

@@ -207,3 +207,86 @@ fn a_certificate_that_does_not_verify_is_retried_with_backoff_never_fatal() {
     assert_eq!(delays[1], Duration::from_secs(1));
     assert_eq!(delays[7], Duration::from_secs(30));
 }
+
+fn refused_connection() -> StreamError {
+    StreamError::Bosh(Termination::Unreachable {
+        failure: HttpFailure::Transport("connection refused".into()),
+    })
+}
+
+/// Losses until the delay is at its cap (15-30 s with jitter).
+fn down_for_long(p: &mut ReconnectPolicy, t: Instant) -> Duration {
+    p.online(t);
+    (0..8)
+        .map(|_| delay(&p.lost(&refused_connection(), t, 1.0)))
+        .last()
+        .unwrap()
+}
+
+#[test]
+fn a_server_back_from_an_outage_is_logged_in_to_after_one_probe_not_the_cap() {
+    let mut p = agent();
+    let t = Instant::now();
+    assert_eq!(down_for_long(&mut p, t), Duration::from_secs(30));
+    // Probed every second while the 30 s run; the first answer ends the wait.
+    assert_eq!(p.probe_at(), Some(t + PROBE_EVERY));
+    assert!(!p.probed(t + Duration::from_secs(1), false));
+    assert_eq!(p.probe_at(), Some(t + Duration::from_secs(2)));
+    assert!(p.probed(t + Duration::from_secs(2), true), "cut the wait");
+    assert_eq!(p.probe_at(), None);
+    p.online(t + Duration::from_secs(3));
+    assert_eq!(
+        delay(&p.lost(&refused_connection(), t, 1.0)),
+        Duration::from_millis(500),
+        "a login resets the backoff"
+    );
+}
+
+#[test]
+fn a_gateway_5xx_or_a_timeout_is_probed_too() {
+    for err in [
+        network(),
+        StreamError::Bosh(Termination::Unreachable {
+            failure: HttpFailure::Status(502),
+        }),
+    ] {
+        let mut p = agent();
+        let t = Instant::now();
+        p.online(t);
+        p.lost(&err, t, 1.0);
+        assert_eq!(p.probe_at(), Some(t + PROBE_EVERY), "{err}");
+    }
+}
+
+#[test]
+fn logins_that_reach_the_server_and_fail_keep_backing_off_unprobed() {
+    let t = Instant::now();
+    for err in [
+        refused("internal-server-error"),
+        StreamError::Bosh(Termination::Stalled { rid: 2, newer: 3 }),
+        StreamError::Bosh(Termination::HttpStatus { status: 404 }),
+        conflict(),
+    ] {
+        let mut p = agent();
+        p.online(t);
+        p.lost(&err, t, 1.0);
+        assert_eq!(p.probe_at(), None, "{err}");
+        assert!(!p.probed(t, true), "no probe, nothing to cut: {err}");
+    }
+}
+
+#[test]
+fn a_login_after_a_cut_that_fails_again_waits_its_full_growing_delay() {
+    let mut p = agent();
+    let t = Instant::now();
+    p.online(t);
+    let first = delay(&p.lost(&refused_connection(), t, 1.0));
+    assert!(p.probed(t, true));
+    // The probe answered but the login did not: no probing, the backoff grows.
+    let second = delay(&p.lost(&refused_connection(), t, 1.0));
+    assert_eq!(second, first * 2);
+    assert_eq!(p.probe_at(), None);
+    // The loss after that is probed again.
+    p.lost(&refused_connection(), t, 1.0);
+    assert_eq!(p.probe_at(), Some(t + PROBE_EVERY));
+}

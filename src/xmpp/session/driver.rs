@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use super::super::bosh::{HttpFailure, HttpRequest, Rid};
+use super::super::bosh::{HttpFailure, HttpRequest, Rid, Termination};
 use super::super::failover::Failover;
 use super::super::http::tls_failure;
 use super::super::jid::Jid;
@@ -92,6 +92,12 @@ impl Driver {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner) = s.to;
             }
+            if matches!(err, StreamError::Bosh(Termination::Stalled { .. })) {
+                self.shared.stats.stalls.fetch_add(1, Ordering::Relaxed);
+            }
+            self.shared
+                .stats
+                .set_last_error(format!("session lost: {err}"));
             let (attempt, delay) = match decision {
                 Decision::Stop => {
                     error!(error = %err, "xmpp client gives up");
@@ -142,9 +148,19 @@ impl Driver {
             self.emit(ClientEvent::Reconnecting { attempt, delay });
             self.shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
             let until = Instant::now() + delay;
+            // The server the next login goes to is the one worth probing.
+            let next = self.failover.current().to_owned();
             loop {
+                let probe_at = policy.probe_at().map(Instant::from_std);
                 tokio::select! {
                     _ = tokio::time::sleep_until(until) => break,
+                    reachable = probe(&self.http, &next, probe_at), if probe_at.is_some() => {
+                        if policy.probed(std::time::Instant::now(), reachable) {
+                            self.shared.stats.probe_cuts.fetch_add(1, Ordering::Relaxed);
+                            info!(url = %next, "the connection manager answers again: logging in now");
+                            break;
+                        }
+                    }
                     cmd = self.cmd_rx.recv() => match cmd {
                         Some(Command::Send(el)) => self.refuse(&el),
                         Some(Command::Shutdown) | None => {
@@ -218,16 +234,31 @@ impl Driver {
                 None => m.expect_none(),
             }
             while let Some(req) = m.poll_request(now) {
-                self.shared
-                    .stats
-                    .http_requests
-                    .fetch_add(1, Ordering::Relaxed);
+                let stats = &self.shared.stats;
+                stats.http_requests.fetch_add(1, Ordering::Relaxed);
+                if req.attempt > 0 {
+                    stats.retransmissions.fetch_add(1, Ordering::Relaxed);
+                    info!(
+                        rid = req.rid.0,
+                        attempt = req.attempt,
+                        "BOSH request sent again"
+                    );
+                }
                 let http = self.http.clone();
                 let url = url.clone();
                 let tx = resp_tx.clone();
+                let shared = self.shared.clone();
                 tokio::spawn(async move {
                     let rid = req.rid;
                     let res = post(&http, &url, &req).await;
+                    if let Err(f) = &res {
+                        shared.stats.http_failed(f);
+                        warn!(rid = rid.0, attempt = req.attempt, %url, "BOSH request failed: {f}");
+                        shared.stats.set_last_error(format!(
+                            "BOSH request rid {} to {url} failed: {f}",
+                            rid.0
+                        ));
+                    }
                     let _ = tx.send((rid, res));
                 });
             }
@@ -371,6 +402,27 @@ impl Driver {
         }
     }
 }
+
+/// Whether the connection manager at `url` answers at all (any status
+/// below 500: a 5xx is a gateway speaking for a server it cannot reach).
+/// Waits until `at` first; a cheap GET through the same HTTP client, so
+/// that proxies and TLS settings apply as they do to logins.
+async fn probe(http: &reqwest::Client, url: &str, at: Option<Instant>) -> bool {
+    sleep_opt(at).await;
+    match http.get(url).timeout(PROBE_TIMEOUT).send().await {
+        Ok(resp) => {
+            debug!(%url, status = resp.status().as_u16(), "probe answered");
+            resp.status().as_u16() < 500
+        }
+        Err(e) => {
+            debug!(%url, error = %error_chain(&e), "probe failed");
+            false
+        }
+    }
+}
+
+/// How long a probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn sleep_opt(t: Option<Instant>) {
     match t {

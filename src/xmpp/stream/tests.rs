@@ -321,3 +321,52 @@ fn a_creation_refused_for_the_domain_names_it() {
     let e = ended(&ev).expect("the stream ended");
     assert!(!e.is_refused_session() && !e.is_fatal(), "{e}");
 }
+
+/// Logged in with PLAIN, no roster, no presence; the idle poll is not sent yet.
+fn online() -> H {
+    let mut c = cfg();
+    c.plain_allowed = true;
+    c.fetch_roster = false;
+    c.initial_presence = false;
+    let mut h = H::new(c);
+    h.step();
+    h.answer(100, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+    h.step();
+    h.answer(101, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    h.step();
+    h.answer(
+        h.rid,
+        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+    );
+    h.step();
+    h.answer(h.rid, "<iq xmlns='jabber:client' type='result' id='wb-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@localhost/ilon</jid></bind></iq>");
+    assert!(h.s.is_online());
+    h.events();
+    h
+}
+
+/// Issue 10 ("a hop stalled for 48.7 s with nothing logged"): when the request carrying a
+/// stanza overtakes the idle poll on its way to ejabberd (E10), the stall timer finds it
+/// after `stall_timeout`. The session must end then, not when some later response happens
+/// to arrive (the held poll's, up to `wait` later): until it ends, stanzas sent into the
+/// closed BOSH session vanish without a word.
+#[test]
+fn a_stall_found_by_the_timer_ends_the_session_at_once() {
+    let mut h = online();
+    assert_eq!(h.step().len(), 1, "the idle poll");
+    h.now += Duration::from_millis(30);
+    let to: crate::xmpp::jid::Jid = "a@localhost/x".parse().unwrap();
+    h.s.send(&crate::xmpp::stanza::chat(&to, "w1"));
+    assert_eq!(h.step().len(), 1, "the request with the stanza");
+    h.now += cfg().bosh.stall_timeout + Duration::from_secs(1);
+    h.s.handle_timeout(h.now);
+    let ev = h.events();
+    assert!(
+        matches!(
+            ended(&ev),
+            Some(StreamError::Bosh(Termination::Stalled { .. }))
+        ),
+        "{ev:?}"
+    );
+    assert!(!h.s.is_online(), "a stalled session is not online");
+}

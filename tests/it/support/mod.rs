@@ -8,6 +8,7 @@ pub mod agent;
 pub mod cluster;
 pub mod proxy;
 pub mod recorder;
+pub mod relay;
 pub mod soak;
 pub mod tls;
 
