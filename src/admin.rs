@@ -545,6 +545,21 @@ async fn metrics(State(a): State<Admin>) -> Response {
             st.conflicts.load(Ordering::Relaxed),
         ),
         (
+            "webbinder_bosh_retransmissions_total",
+            "BOSH requests sent again (same rid) after a failure.",
+            st.retransmissions.load(Ordering::Relaxed),
+        ),
+        (
+            "webbinder_bosh_stalls_total",
+            "Sessions given up because the server stopped answering an older request.",
+            st.stalls.load(Ordering::Relaxed),
+        ),
+        (
+            "webbinder_reconnect_probe_cuts_total",
+            "Reconnect waits cut short because the server answered a probe again.",
+            st.probe_cuts.load(Ordering::Relaxed),
+        ),
+        (
             "webbinder_stanzas_rejected_total",
             "Incoming stanzas dropped for exceeding a parser limit.",
             st.stanzas_rejected.load(Ordering::Relaxed),
@@ -569,6 +584,23 @@ async fn metrics(State(a): State<Admin>) -> Response {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP webbinder_bosh_http_failures_total Failed HTTP exchanges with the connection manager, by kind.\n# TYPE webbinder_bosh_http_failures_total counter"
+    );
+    for (kind, counter) in [
+        ("connect", &st.http_connect_errors),
+        ("timeout", &st.http_timeouts),
+        ("transport", &st.http_transport_errors),
+        ("5xx", &st.http_5xx),
+        ("other", &st.http_other_status),
+    ] {
+        let _ = writeln!(
+            out,
+            "webbinder_bosh_http_failures_total{{kind=\"{kind}\"}} {}",
+            counter.load(Ordering::Relaxed)
         );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()

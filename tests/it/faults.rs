@@ -270,6 +270,10 @@ async fn faults_during_writes_lose_nothing(kind: Kind) {
     phase(&mut r, "503", Mode::Status(503), 3, ms(0)).await;
     let x = r.xmpp_state();
     assert!(x["http_failures"]["status_5xx"].as_u64() >= Some(6), "{x}");
+    let fives =
+        r.a.metric("webbinder_bosh_http_failures_total{kind=\"5xx\"}")
+            .await;
+    assert!(fives >= Some(6.0), "/metrics 5xx failures: {fives:?}");
     let t = phase(
         &mut r,
         "stall 8 s (wait 5 s)",
