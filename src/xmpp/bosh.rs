@@ -60,6 +60,10 @@ pub struct BoshConfig {
     /// then holds (E10); giving the earlier one time to arrive first closes
     /// the window even on a loaded machine.
     pub poll_gap: Duration,
+    /// `poll_gap` for a request sent again: it likely needs a new connection
+    /// (the failed one is gone), whose setup a newer request on an open
+    /// connection would otherwise overtake (E10).
+    pub resend_gap: Duration,
     /// Longest the empty poll waits for a send the owner announced with
     /// [`BoshSession::expect_send`], however far away the owner's `until`.
     pub expect_max: Duration,
@@ -94,6 +98,7 @@ impl BoshConfig {
             send_gap: Duration::from_millis(1),
             poll_delay: Duration::from_millis(2),
             poll_gap: Duration::from_millis(25),
+            resend_gap: Duration::from_millis(250),
             expect_max: Duration::from_millis(50),
             stall_timeout: Duration::from_secs(5),
             max_body_bytes: 256 * 1024,
@@ -536,6 +541,9 @@ impl BoshSession {
             .values()
             .filter(|o| !o.terminate)
             .filter_map(|o| match o.state {
+                ReqState::InFlight { sent_at, .. } if o.attempts > 0 => {
+                    Some(sent_at + self.cfg.resend_gap.max(self.cfg.poll_gap))
+                }
                 ReqState::InFlight { sent_at, .. } => Some(sent_at + self.cfg.poll_gap),
                 _ => None,
             })

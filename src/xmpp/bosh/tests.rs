@@ -880,8 +880,9 @@ fn a_proxy_cutting_every_held_poll_does_not_end_the_session() {
     for status in [502, 503, 504] {
         cut_held_poll(&mut h, 1001, HttpFailure::Status(status));
     }
-    // Traffic still flows in order: a write goes out behind the held poll, never before it.
-    h.advance(Duration::from_millis(30));
+    // Traffic still flows in order: a write goes out behind the held poll (once the resend
+    // gap of its last retransmission passed), never before it.
+    h.advance(Duration::from_millis(250));
     h.m.send(&msg(7));
     let r = h.pump();
     assert_eq!(rids(&r), vec![1002]);
@@ -981,6 +982,12 @@ fn nothing_new_leaves_while_an_older_request_waits_to_be_sent_again() {
     );
     h.advance_to_timeout();
     assert_eq!(rids(&h.pump()), vec![1002], "the retransmission first");
+    // It likely opens a new connection: 1003 waits out the longer resend gap.
     h.advance(Duration::from_millis(30));
+    assert!(
+        h.pump().is_empty(),
+        "1003 would overtake 1002's connection setup"
+    );
+    h.advance(Duration::from_millis(220));
     assert_eq!(rids(&h.pump()), vec![1003]);
 }
