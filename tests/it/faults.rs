@@ -302,7 +302,7 @@ async fn faults_during_writes_lose_nothing(kind: Kind) {
     r.no_overtaking();
     let (code, out, _) = r.a.cli(&["state"]);
     assert_eq!(code, 0);
-    assert!(out.contains("http failures: timeouts"), "{out}");
+    assert!(out.contains("http failures: connect 0 timeouts"), "{out}");
 }
 
 both_servers!(faults_during_writes_lose_nothing);
