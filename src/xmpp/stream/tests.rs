@@ -219,23 +219,7 @@ fn plain_is_used_when_allowed_and_nothing_better_is_offered() {
 #[test]
 fn stanzas_after_login_are_passed_on_and_close_sends_unavailable() {
     // PLAIN keeps the script short; SCRAM is covered above.
-    let mut c = cfg();
-    c.plain_allowed = true;
-    c.fetch_roster = false;
-    c.initial_presence = false;
-    let mut h = H::new(c);
-    h.step();
-    h.answer(100, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
-    h.step();
-    h.answer(101, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
-    h.step();
-    h.answer(
-        h.rid,
-        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
-    );
-    h.step();
-    h.answer(h.rid, "<iq xmlns='jabber:client' type='result' id='wb-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>user@localhost/ilon</jid></bind></iq>");
-    h.events();
+    let mut h = online();
     h.step();
     h.answer(
         h.rid,
