@@ -308,14 +308,25 @@ impl Agent {
     /// Waits until `/health` says the agent is online.
     pub async fn wait_online(&self) {
         let url = self.admin_url("/health");
-        eventually(Duration::from_secs(30), "the agent to be online", || {
-            let url = url.clone();
-            async move {
-                let v: serde_json::Value = reqwest::get(url).await.ok()?.json().await.ok()?;
-                (v.get("online")? == true).then_some(())
+        let online = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let health = async {
+                    let v: serde_json::Value =
+                        reqwest::get(url.clone()).await.ok()?.json().await.ok()?;
+                    (v.get("online")? == true).then_some(())
+                };
+                if health.await.is_some() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })
         .await;
+        assert!(
+            online.is_ok(),
+            "the agent was not online within 30 s; its log:\n{}",
+            self.log()
+        );
     }
 
     /// `webbinder state --json`, parsed.
