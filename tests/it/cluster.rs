@@ -49,6 +49,27 @@ async fn a_dead_first_server_costs_one_quick_attempt(kind: Kind) {
 
 both_servers!(a_dead_first_server_costs_one_quick_attempt);
 
+/// A first server that refuses for good (a wrong BOSH path: HTTP 404, fatal with one server)
+/// is passed over for the next instead of stopping the client.
+async fn a_first_server_that_refuses_for_good_is_passed_over(kind: Kind) {
+    let server = Server::start(kind);
+    server.register(&[("failover", "pw-f")]);
+    let wrong_path = server.bosh_url().replace("/http-bind", "/no-such-bosh");
+    let mut cfg = server.client("failover", "pw-f", "t");
+    cfg.urls = vec![wrong_path, server.bosh_url()];
+    cfg.reconnect_min = Duration::from_secs(20);
+    cfg.reconnect_max = Duration::from_secs(30);
+    let (client, _events) = Client::start(cfg).unwrap();
+    client
+        .wait_online(Duration::from_secs(8))
+        .await
+        .unwrap_or_else(|e| panic!("not online on the second server: {e}"));
+    assert_eq!(client.server(), server.bosh_url());
+    client.shutdown().await;
+}
+
+both_servers!(a_first_server_that_refuses_for_good_is_passed_over);
+
 fn host(name: &str, mac: &str) -> String {
     format!(
         "[[host]]\nname = \"{name}\"\nmac_id = \"{mac}\"\nretry_time = \"1s\"\nconnection_timeout = \"10s\"\n\n"
