@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::reconnect::{Decision, ReconnectPolicy};
+use super::reconnect::{Decision, ReconnectPolicy, spread};
 use super::stream::StreamError;
 
 /// Delay before trying the next server in a round (halved at most by jitter):
@@ -93,9 +93,7 @@ impl Failover {
             let all_refused = self.refused >= self.servers.len();
             self.failed = 0;
             self.refused = 0;
-            if all_refused {
-                policy.lost(err, now, jitter)
-            } else if server_fatal {
+            if server_fatal && !all_refused {
                 // The round ends on a refusal, but some server failed in a way
                 // that may pass: back off as for an outage.
                 policy.backoff(jitter)
@@ -103,14 +101,9 @@ impl Failover {
                 policy.lost(err, now, jitter)
             }
         } else {
-            let jitter = if jitter.is_finite() {
-                jitter.clamp(0.0, 1.0)
-            } else {
-                0.5
-            };
             Decision::Retry {
                 attempt: policy.attempt().saturating_add(1),
-                delay: SWITCH_DELAY.mul_f64(0.5 + 0.5 * jitter),
+                delay: spread(SWITCH_DELAY, jitter),
             }
         };
         if decision == Decision::Stop || self.servers.len() == 1 {

@@ -135,11 +135,6 @@ impl ReconnectPolicy {
     pub fn lost(&mut self, err: &StreamError, now: Instant, jitter: f64) -> Decision {
         let after_cut = std::mem::take(&mut self.cut);
         self.next_probe = None;
-        let jitter = if jitter.is_finite() {
-            jitter.clamp(0.0, 1.0)
-        } else {
-            0.5
-        };
         if let Some(since) = self.online_since.take()
             && now.saturating_duration_since(since) >= CONFLICT_FORGET
         {
@@ -154,7 +149,7 @@ impl ReconnectPolicy {
                 .saturating_mul(1u32 << (self.conflicts - 1).min(10))
                 .min(CONFLICT_MAX);
             // Up to 25 % more, never less: the floor is what stops the fight.
-            let delay = base.mul_f64(1.0 + 0.25 * jitter);
+            let delay = base.mul_f64(1.0 + 0.25 * unit(jitter));
             return Decision::Conflict {
                 conflicts: self.conflicts,
                 delay,
@@ -183,22 +178,31 @@ impl ReconnectPolicy {
         if !self.ever_online && !self.retry_first_connect {
             return Decision::Stop;
         }
-        let jitter = if jitter.is_finite() {
-            jitter.clamp(0.0, 1.0)
-        } else {
-            0.5
-        };
         self.attempt = self.attempt.saturating_add(1);
         let exp = self
             .min
             .saturating_mul(1u32 << (self.attempt - 1).min(16))
             .min(self.max);
-        // Jitter in [50 %, 100 %]: agents restarting together spread out.
         Decision::Retry {
             attempt: self.attempt,
-            delay: exp.mul_f64(0.5 + 0.5 * jitter),
+            delay: spread(exp, jitter),
         }
     }
+}
+
+/// `jitter` in [0, 1] (0.5 when it is not a number).
+fn unit(jitter: f64) -> f64 {
+    if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.5
+    }
+}
+
+/// `base` scaled into [50 %, 100 %] by `jitter` (uniform in [0, 1]): agents restarting
+/// together spread out.
+pub(super) fn spread(base: Duration, jitter: f64) -> Duration {
+    base.mul_f64(0.5 + 0.5 * unit(jitter))
 }
 
 /// The server (or the way to it) did not answer at all, as opposed to a
