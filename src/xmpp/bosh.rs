@@ -83,7 +83,10 @@ pub struct BoshConfig {
     pub max_retries: u32,
     /// A request that fails after being in flight at least this long, other than by our own
     /// timeout or a failed connect, was held by the connection manager and cut on the way
-    /// (a proxy's idle timeout below `wait`): its failure does not use up `max_retries`.
+    /// (a proxy's idle timeout below `wait`): its failure does not use up `max_retries`,
+    /// provided the manager answered something since the last such cut. A request sent
+    /// again after a cut that stays unanswered this long is followed by an empty one, which
+    /// makes the manager answer it (hold=1): the proof that it is there at all.
     pub held_min: Duration,
 }
 
@@ -264,6 +267,10 @@ pub struct BoshSession {
     creation_sent: bool,
     last_send: Option<Instant>,
     last_response: Option<Instant>,
+    /// Responses with a `<body/>`: the manager's answers, as opposed to an intermediary's.
+    answers: u64,
+    /// `answers` when the last cut was forgiven (see [`BoshConfig::held_min`]).
+    answers_at_cut: Option<u64>,
     /// The empty poll waits until then for a stanza the owner announced.
     expect_until: Option<Instant>,
     events: VecDeque<BoshEvent>,
@@ -287,6 +294,8 @@ impl BoshSession {
             creation_sent: false,
             last_send: None,
             last_response: None,
+            answers: 0,
+            answers_at_cut: None,
             expect_until: None,
             events: VecDeque::new(),
         }
@@ -523,7 +532,9 @@ impl BoshSession {
                     let body = self.base_body(self.next_rid).to_xml_wrapping(&frags);
                     return Some(self.emit(now, body, false));
                 }
-                if in_flight == 0 && self.poll_due(now) {
+                if (in_flight == 0 && self.poll_due(now))
+                    || self.proof_at().is_some_and(|t| t <= now)
+                {
                     let body = self.base_body(self.next_rid).to_xml();
                     return Some(self.emit(now, body, false));
                 }
@@ -600,6 +611,34 @@ impl BoshSession {
         self.poll_due_at().is_none_or(|t| now >= t)
     }
 
+    /// Whether the manager answered since the last forgiven cut (or none was forgiven yet).
+    fn answered_since_cut(&self) -> bool {
+        self.answers_at_cut.is_none_or(|n| self.answers > n)
+    }
+
+    /// When an empty request should follow the one request in flight, a retransmission after
+    /// a cut, to make the manager answer it: until it does, cuts are not forgiven, so a proxy
+    /// that cuts requests it never delivered (the link behind it is dead) ends the session
+    /// after `max_retries` instead of keeping it "online" forever. Sent `held_min` after the
+    /// retransmission, which by then has reached the manager: sooner, the empty request
+    /// could overtake it (E10).
+    fn proof_at(&self) -> Option<Instant> {
+        if self.state != BoshState::Open
+            || self.answered_since_cut()
+            || self.in_flight() != 1
+            || self.requests_allowed() < 2
+            || self.retry_pending()
+        {
+            return None;
+        }
+        self.outstanding.values().find_map(|o| match o.state {
+            ReqState::InFlight { sent_at, .. } if o.cuts > 0 && !o.terminate => {
+                Some(sent_at + self.cfg.held_min)
+            }
+            _ => None,
+        })
+    }
+
     fn creation_body(&self) -> String {
         // XEP-0124 §7.1 + XEP-0206 §3. ver 1.6 as the SPEC and strophe.js send.
         Element::new(ns::HTTPBIND, "body")
@@ -632,6 +671,9 @@ impl BoshSession {
             }
         }
         if let Some(at) = self.stall_deadline() {
+            consider(at);
+        }
+        if let Some(at) = self.proof_at() {
             consider(at);
         }
         let wants_send = match self.state {
@@ -689,6 +731,7 @@ impl BoshSession {
                     Ok(doc) if doc.root.is(ns::HTTPBIND, "body") => {
                         let body = doc.root;
                         self.last_response = Some(now);
+                        self.answers += 1;
                         if body.get_attr("type") == Some("error") {
                             self.recoverable_error(now, rid.0);
                             return;
@@ -789,13 +832,17 @@ impl BoshSession {
         }
         let max = self.cfg.max_retries;
         let held_min = self.cfg.held_min;
+        let answered = self.answered_since_cut();
+        let answers = self.answers;
         let Some(o) = self.outstanding.get_mut(&rid) else {
             return;
         };
-        let cut = matches!(o.state, ReqState::InFlight { sent_at, .. }
-            if now.saturating_duration_since(sent_at) >= held_min)
+        let cut = answered
+            && matches!(o.state, ReqState::InFlight { sent_at, .. }
+                if now.saturating_duration_since(sent_at) >= held_min)
             && Self::cut_after_hold(&failure);
         if cut {
+            self.answers_at_cut = Some(answers);
             // Retransmitted at once: the session is alive and the poll must be back in place.
             o.cuts += 1;
             o.state = ReqState::Retry {
@@ -825,8 +872,9 @@ impl BoshSession {
     /// idle timeout is below `wait` cuts every held poll, so a count would end a healthy
     /// session after `max_retries` cuts. Not forgiven: our own timeout (the server did not
     /// answer within `wait`: a stall), a failed connect (nothing was reached), other
-    /// statuses. The retransmission keeps the rid and stays first in line, so ordering
-    /// (E10) is unchanged.
+    /// statuses, and a cut while the last forgiven one is still unproven (see
+    /// [`BoshSession::proof_at`]). The retransmission keeps the rid and stays first in line,
+    /// so ordering (E10) is unchanged.
     fn cut_after_hold(failure: &HttpFailure) -> bool {
         matches!(
             failure,

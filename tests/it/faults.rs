@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::both_servers;
 use crate::support::agent::{Agent, TEMP, TEMP_OUT, eventually};
+use crate::support::proxy::Proxy;
 use crate::support::recorder::Recorder;
 use crate::support::relay::{Mode, Relay};
 use crate::support::{Kind, Server};
@@ -44,6 +45,11 @@ fn conn(source: &str, host: &str, target: &str, extra: &str) -> String {
 
 /// A behind the relay (BOSH `wait` = `wait_s`), B and R direct.
 async fn rig(kind: Kind, wait_s: u32) -> Rig {
+    rig_with(kind, wait_s, "").await
+}
+
+/// [`rig`] with `xmpp_lines` added to A's `[xmpp]` section.
+async fn rig_with(kind: Kind, wait_s: u32, xmpp_lines: &str) -> Rig {
     let server = Server::start(kind);
     server.register(&[(A_MAC, "pw-a"), (B_MAC, "pw-b"), (R_MAC, "pw-r")]);
     let rec = Recorder::start(&server, R_MAC, "pw-r").await;
@@ -55,7 +61,8 @@ async fn rig(kind: Kind, wait_s: u32) -> Rig {
             &format!("port = {}\n", server.http_port),
             &format!("port = {}\n", relay.port),
         )
-        .replace("wait = \"20s\"", &format!("wait = \"{wait_s}s\""));
+        .replace("wait = \"20s\"", &format!("wait = \"{wait_s}s\""))
+        .replacen("[xmpp]\n", &format!("[xmpp]\n{xmpp_lines}\n"), 1);
     std::fs::write(a.config_path(), cfg).expect("config");
     a.write_binding(
         "to-b.toml",
@@ -411,3 +418,52 @@ async fn blackhole_for_90_s_loses_nothing() {
         "blackhole recovery took {took:?}"
     );
 }
+
+/// A reaches the server through a proxy that cuts every request after 3 s (below `wait`),
+/// and the link behind the proxy goes dead (the relay blackholes): the proxy still accepts
+/// every request and cuts it, as it cuts held polls. A must notice that nothing reaches the
+/// server, read offline, and come back by itself once the link returns, losing nothing.
+/// Failed before the proof poll: every cut was forgiven as a held poll's, and A read online
+/// through the whole outage.
+async fn a_cutting_proxy_before_a_dead_link(kind: Kind) {
+    let proxy = Proxy::cutting(3);
+    let mut r = rig_with(kind, 60, &format!("proxy = \"{}\"", proxy.url())).await;
+    r.write().await;
+    r.all_arrived(Duration::from_secs(30)).await;
+    // Idle behind the cutting proxy for a few cuts: the session lives on.
+    let cuts = proxy.cuts();
+    eventually(Duration::from_secs(30), "3 cuts by the proxy", || async {
+        (proxy.cuts() >= cuts + 3).then_some(())
+    })
+    .await;
+    assert!(r.online().await, "A offline behind a healthy cutting proxy");
+    assert_eq!(reconnects(&r.a).await, 0.0);
+    r.relay.set(Mode::Blackhole);
+    let dead = Instant::now();
+    r.write().await;
+    eventually(
+        Duration::from_secs(60),
+        "A offline while the link is dead",
+        || async { (!r.online().await).then_some(()) },
+    )
+    .await;
+    let noticed = dead.elapsed();
+    r.write().await;
+    r.relay.set(Mode::Pass);
+    let lifted = Instant::now();
+    r.wait_online(Duration::from_secs(30), "A online again")
+        .await;
+    let back = lifted.elapsed();
+    r.write().await;
+    r.all_arrived(Duration::from_secs(60)).await;
+    r.no_overtaking();
+    println!(
+        "FIGURE {} cutting proxy before a dead link: offline after {:.1} s, online {:.1} s after the link returned, {} cuts by the proxy",
+        r.server.kind.name(),
+        noticed.as_secs_f64(),
+        back.as_secs_f64(),
+        proxy.cuts()
+    );
+}
+
+both_servers!(a_cutting_proxy_before_a_dead_link);
