@@ -1,5 +1,6 @@
 //! A second server (SPEC §3 `servers`): several connection managers, tried in order. On both
-//! servers, a dead first one costs one quick attempt; on a two-node ejabberd cluster, agents on
+//! servers, a dead first one costs one quick attempt, and a client that moved on stays where
+//! it is until that server fails too; on a two-node ejabberd cluster, agents on
 //! both nodes replicate across them, one node is killed, its agent moves to the other by
 //! itself, and every acknowledged write arrives once and in order at the far end.
 //!
@@ -7,14 +8,19 @@
 //! (send_on_delta = 0) to a recording destination R, so R's list is what B applied, in order,
 //! duplicates included.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use webbinder::xmpp::jid::Jid;
 use webbinder::xmpp::session::Client;
+use webbinder::xmpp::stanza::IqType;
+use webbinder::xmpp::xml::Element;
 
 use crate::both_servers;
 use crate::support::agent::{Agent, SOURCE, SWITCH, TEMP, TEMP_OUT, admin_write, eventually};
 use crate::support::cluster::Cluster;
 use crate::support::recorder::Recorder;
+use crate::support::relay::{Mode, Relay};
 use crate::support::{Kind, Server, free_port};
 
 const A_MAC: &str = "08-00-00-1A-7C-62";
@@ -69,6 +75,79 @@ async fn a_first_server_that_refuses_for_good_is_passed_over(kind: Kind) {
 }
 
 both_servers!(a_first_server_that_refuses_for_good_is_passed_over);
+
+/// Sticky: a client that moved to the second server stays there once the first is back, and
+/// goes back to the first only when the second fails in turn. Each "server" is a relay in
+/// front of one real server, so either can be taken down (new connections and requests
+/// reset) and brought back.
+async fn the_client_moves_back_only_when_it_has_to(kind: Kind) {
+    let server = Server::start(kind);
+    server.register(&[("failover", "pw-f")]);
+    let relays = [
+        Relay::start(server.http_port).await,
+        Relay::start(server.http_port).await,
+    ];
+    let url = |n: usize| format!("http://127.0.0.1:{}/http-bind", relays[n].port);
+    let mut cfg = server.client("failover", "pw-f", "t");
+    cfg.urls = vec![url(0), url(1)];
+    let (client, _events) = Client::start(cfg).unwrap();
+    let domain: Jid = server.domain().parse().unwrap();
+    let ping = || async {
+        let ping = Element::new("urn:xmpp:ping", "ping");
+        client
+            .iq_within(IqType::Get, Some(&domain), ping, Duration::from_secs(5))
+            .await
+            .is_ok()
+    };
+    let on = |n: usize| {
+        let client = &client;
+        let url = url(n);
+        move || {
+            let url = url.clone();
+            async move {
+                (client.server() == url && client.wait_online(ms(1)).await.is_ok()).then_some(())
+            }
+        }
+    };
+    eventually(SETTLE, "online on the first", on(0)).await;
+    assert!(ping().await);
+
+    relays[0].set(Mode::Refuse);
+    // Traffic finds out at once (the held poll would only after `wait`).
+    let _ = ping().await;
+    eventually(SETTLE, "online on the second", on(1)).await;
+    relays[0].set(Mode::Pass);
+    let seen_by_first = relays[0].log().len();
+    let reconnects = client.stats().reconnects.load(Ordering::Relaxed);
+    // The first is back: 5 s of round trips, all on the second.
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_secs(5) {
+        assert!(ping().await, "a ping on the second server failed");
+        assert_eq!(client.server(), url(1), "moved back though nothing failed");
+    }
+    assert_eq!(
+        relays[0].log().len(),
+        seen_by_first,
+        "the first was sent requests"
+    );
+    assert_eq!(
+        client.stats().reconnects.load(Ordering::Relaxed),
+        reconnects
+    );
+
+    // Now it has to: the second goes down.
+    relays[1].set(Mode::Refuse);
+    let _ = ping().await;
+    eventually(SETTLE, "online on the first again", on(0)).await;
+    assert!(ping().await);
+    client.shutdown().await;
+}
+
+both_servers!(the_client_moves_back_only_when_it_has_to);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
 
 fn host(name: &str, mac: &str) -> String {
     format!(
