@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# proxy-up.sh DIR PORT [--timeout SECS] [--connect-port N]...
+# proxy-up.sh DIR PORT [--timeout SECS] [--connect-port N]... [--auth USER:PASSWORD]
 #
 # Starts a private tinyproxy (Debian package, installed by install-servers.sh
 # proxy) on 127.0.0.1:PORT with everything under DIR: DIR/tinyproxy.conf,
@@ -11,13 +11,15 @@
 #                     BOSH `wait` to make a proxy that cuts held long-polls.
 #   --connect-port N  allow CONNECT (https) to port N (repeatable).  Without
 #                     it tinyproxy allows CONNECT to every port.
+#   --auth USER:PASS  require HTTP Basic proxy authentication (tinyproxy
+#                     BasicAuth): requests without these credentials get 407.
 #
 # Prints PORT=, PID=, LOG= lines on stdout; returns once the port accepts
 # connections (or fails after 10 s).  Only loopback clients are allowed.
 set -euo pipefail
 die() { echo "proxy-up: ERROR: $*" >&2; exit 1; }
 
-[ $# -ge 2 ] || die "usage: $0 DIR PORT [--timeout SECS] [--connect-port N]..."
+[ $# -ge 2 ] || die "usage: $0 DIR PORT [--timeout SECS] [--connect-port N]... [--auth USER:PASSWORD]"
 mkdir -p "$1"
 DIR=$(cd "$1" && pwd -P)
 PORT=$2
@@ -25,14 +27,23 @@ shift 2
 case $PORT in ''|*[!0-9]*) die "PORT must be a number, got '$PORT'";; esac
 TIMEOUT=600
 CONNECT_PORTS=()
+AUTH=
 while [ $# -gt 0 ]; do
     case $1 in
         --timeout) TIMEOUT=${2:?--timeout needs SECS}; shift 2 ;;
         --connect-port) CONNECT_PORTS+=("${2:?--connect-port needs N}"); shift 2 ;;
+        --auth) AUTH=${2:?--auth needs USER:PASSWORD}; shift 2 ;;
         *) die "unknown option '$1'" ;;
     esac
 done
 case $TIMEOUT in ''|*[!0-9]*|0) die "--timeout must be a positive number of seconds";; esac
+if [ -n "$AUTH" ]; then
+    case $AUTH in
+        *:*) ;;
+        *) die "--auth must be USER:PASSWORD" ;;
+    esac
+    case $AUTH in *[!A-Za-z0-9_.:-]*) die "--auth: letters, digits, _ . - only (tinyproxy's config syntax)";; esac
+fi
 
 "$(dirname "$0")/install-servers.sh" proxy
 BIN=$(command -v tinyproxy || echo /usr/bin/tinyproxy)
@@ -55,6 +66,7 @@ fi
     echo "Allow 127.0.0.1"
     echo "DisableViaHeader Yes"
     for p in ${CONNECT_PORTS[@]+"${CONNECT_PORTS[@]}"}; do echo "ConnectPort $p"; done
+    [ -z "$AUTH" ] || echo "BasicAuth ${AUTH%%:*} ${AUTH#*:}"
 } > "$CONF"
 : > "$LOG"
 # tinyproxy drops root to nobody unless User says otherwise: keep the files writable.

@@ -81,7 +81,9 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaFileE
 
 /// The reqwest client of one XMPP client: HTTP/1.1 only, no Nagle, system
 /// roots plus `cfg.ca_file`.
-pub(crate) fn http_client(cfg: &ClientConfig) -> Result<reqwest::Client, ClientError> {
+/// The HTTP client for BOSH, and the proxy plan it follows (the driver explains a proxy's
+/// refusal with it).
+pub(crate) fn http_client(cfg: &ClientConfig) -> Result<(reqwest::Client, ProxyPlan), ClientError> {
     let is_https = |u: &String| u.starts_with("https://");
     let any_https = cfg.urls.iter().any(is_https);
     // A list mixing both schemes keeps its http entries usable.
@@ -114,7 +116,7 @@ pub(crate) fn http_client(cfg: &ClientConfig) -> Result<reqwest::Client, ClientE
             builder = builder.add_root_certificate(reqwest::Certificate::from_der(&der)?);
         }
     }
-    Ok(builder.build()?)
+    Ok((builder.build()?, plan))
 }
 
 /// What was wrong with the server's certificate or handshake.

@@ -86,6 +86,10 @@ impl ProxyUrl {
     fn secret_url(&self) -> Url {
         self.0.clone()
     }
+
+    fn has_credentials(&self) -> bool {
+        !self.0.username().is_empty() || self.0.password().is_some()
+    }
 }
 
 impl std::fmt::Display for ProxyUrl {
@@ -152,6 +156,66 @@ impl std::fmt::Display for Route {
                 source: Source::Env(var),
             } => write!(f, "through proxy {proxy} (from {var})"),
             Route::Direct(why) => write!(f, "direct ({why})"),
+        }
+    }
+}
+
+impl Route {
+    /// The operator's explanation of an HTTP `status` that the proxy of this route answered
+    /// instead of the connection manager because it wants credentials, or `None` when the
+    /// status is not that. 407 is the proxy's own code; 401 counts too behind a proxy
+    /// (tinyproxy answers wrong credentials so; a BOSH connection manager never asks for
+    /// HTTP authentication).
+    pub fn auth_refusal(&self, status: u16) -> Option<String> {
+        let Route::Via { proxy, source } = self else {
+            return None;
+        };
+        let what = match status {
+            407 => "407 Proxy Authentication Required",
+            401 => "401 Unauthorized",
+            _ => return None,
+        };
+        let from = source.setting();
+        Some(if proxy.has_credentials() {
+            format!(
+                "the proxy {proxy} refused our credentials ({what}): check the user and password in {from}"
+            )
+        } else {
+            format!(
+                "the proxy {proxy} wants credentials ({what}): give them in {from} as http://user:password@host:port"
+            )
+        })
+    }
+
+    /// The operator's explanation of a CONNECT (https through the proxy) that the proxy of this
+    /// route refused, from the text of the error reqwest gave for `target`; `None` when the
+    /// text is not that. Why text and not a type: hyper-util 0.1 keeps its `TunnelError`
+    /// private, so its message is all there is; it keeps the status only for 407.
+    pub fn tunnel_refusal(&self, target: &Url, error: &str) -> Option<String> {
+        let Route::Via { proxy, source } = self else {
+            return None;
+        };
+        if error.contains("tunnel error: proxy authorization required") {
+            return self.auth_refusal(407);
+        }
+        if !error.contains("tunnel error: unsuccessful") {
+            return None;
+        }
+        let host = target.host_str().unwrap_or_default();
+        let port = target.port_or_known_default().unwrap_or(443);
+        Some(format!(
+            "the proxy {proxy} refused to open a tunnel (CONNECT) to {host}:{port}: check the user and password in {} (a wrong one can be refused so) and that the proxy allows CONNECT to port {port}",
+            source.setting()
+        ))
+    }
+}
+
+impl Source {
+    /// Where the operator sets this proxy.
+    fn setting(&self) -> &'static str {
+        match self {
+            Source::Config => "xmpp.proxy",
+            Source::Env(var) => var,
         }
     }
 }

@@ -255,7 +255,7 @@ impl Client {
             return Err(ClientError::BadUrl { url: url.clone() });
         }
         let failover = Failover::new(cfg.urls.clone()).ok_or(ClientError::NoServers)?;
-        let http = super::http::http_client(&cfg)?;
+        let (http, proxy) = super::http::http_client(&cfg)?;
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (link, _) = watch::channel(Link::Connecting);
@@ -272,6 +272,7 @@ impl Client {
             cfg,
             failover,
             http,
+            proxy,
             shared: shared.clone(),
             cmd_rx,
             ev_tx,

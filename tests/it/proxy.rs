@@ -247,7 +247,107 @@ async fn https_through_a_cutting_connect_proxy(kind: Kind) {
     assert_one_session(&a, "A").await;
 }
 
+/// A proxy that wants credentials (tinyproxy BasicAuth), over plain HTTP and HTTPS (CONNECT):
+/// with the right user:password in `xmpp.proxy` the agent logs in through it; with a wrong
+/// one it stays offline, says in `/health` and its log that the proxy refused the
+/// credentials, keeps retrying, and never prints the password.
+async fn a_proxy_that_wants_credentials(kind: Kind) {
+    let ca = TestCa::new();
+    let server = Server::start_tls(kind, &ca, Cert::Valid);
+    const D_MAC: &str = "00-D0-71-02-1B-1E";
+    let macs = [A_MAC, B_MAC, C_MAC, D_MAC, R_MAC];
+    server.register(&macs.map(|m| (m, "pw")));
+    let https_port = server.https_port();
+    let proxy = Proxy::start_with(&["--auth", "site:s3cret-pw"]);
+    let with = |user_pw: &str| {
+        proxy
+            .url()
+            .replace("http://", &format!("http://{user_pw}@"))
+    };
+    let agent = |mac: &str, https: bool, user_pw: &str| {
+        let a = Agent::new(&server, mac, "pw", &[]);
+        if https {
+            fs::copy(ca.ca_file(), a.path().join("site-ca.pem")).expect("copy ca");
+            let config = fs::read_to_string(a.config_path()).expect("config");
+            let config = config.replacen(
+                &format!("port = {}\n", server.http_port),
+                &format!("port = {https_port}\ntls = true\nca_file = \"site-ca.pem\"\n"),
+                1,
+            );
+            fs::write(a.config_path(), config).expect("config");
+        }
+        let proxy_url = if user_pw.is_empty() {
+            proxy.url()
+        } else {
+            with(user_pw)
+        };
+        set_xmpp(&a, &format!("proxy = \"{proxy_url}\""));
+        a
+    };
+    let mut good = [
+        agent(A_MAC, false, "site:s3cret-pw"),
+        agent(B_MAC, true, "site:s3cret-pw"),
+    ];
+    let refused = format!(
+        "the proxy http://***@127.0.0.1:{} refused our credentials (401 Unauthorized): check the user and password in xmpp.proxy",
+        proxy.port
+    );
+    let wanted = format!(
+        "the proxy {} wants credentials (407 Proxy Authentication Required): give them in xmpp.proxy as http://user:password@host:port",
+        proxy.url()
+    );
+    let mut bad = [
+        (agent(C_MAC, false, "site:n0t-the-pw"), refused),
+        (agent(D_MAC, false, ""), wanted),
+        (
+            agent(R_MAC, true, "site:n0t-the-pw"),
+            format!(
+                "the proxy http://***@127.0.0.1:{} refused to open a tunnel (CONNECT) to 127.0.0.1:{https_port}: check the user and password in xmpp.proxy",
+                proxy.port
+            ),
+        ),
+    ];
+    for a in good.iter_mut().chain(bad.iter_mut().map(|(a, _)| a)) {
+        a.start();
+    }
+    for a in &good {
+        a.wait_online().await;
+    }
+    assert!(proxy.requests_to(server.http_port) >= 3, "{}", proxy.log());
+    assert!(proxy.requests_to(https_port) >= 1, "{}", proxy.log());
+    for (a, expected) in &mut bad {
+        let expected = expected.as_str();
+        let health = eventually(
+            Duration::from_secs(20),
+            &format!("{expected:?} in /health"),
+            || async {
+                let (_, v) = a.health().await?;
+                let reason = v["xmpp"]["reason"].as_str()?;
+                reason.contains(expected).then_some(v)
+            },
+        )
+        .await;
+        assert_eq!(health["online"], false, "{health}");
+        eventually(
+            Duration::from_secs(20),
+            "a second attempt with the same error in the log",
+            || async { (a.log().matches(expected).count() >= 2).then_some(()) },
+        )
+        .await;
+        assert!(a.is_running(), "the agent must keep running");
+        assert!(!a.log().contains("xmpp session online"), "{}", a.log());
+    }
+    for a in good.iter().chain(bad.iter().map(|(a, _)| a)) {
+        let log = a.log();
+        assert!(
+            !log.contains("s3cret-pw") && !log.contains("n0t-the-pw"),
+            "a proxy password in the log:\n{log}"
+        );
+    }
+}
+
 both_servers!(
+    a_proxy_that_wants_credentials,
     proxies_from_config_env_and_none,
     a_proxy_cutting_held_polls_loses_no_session_and_no_write,
     https_through_a_cutting_connect_proxy,

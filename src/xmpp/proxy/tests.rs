@@ -250,3 +250,87 @@ fn reqwest_proxy_follows_the_route() {
         Route::Via { .. }
     ));
 }
+
+#[test]
+fn a_proxy_asking_for_credentials_is_explained_without_showing_them() {
+    let with = route(
+        &ProxySetting::Url("http://site:s3cret@proxy:3128".into()),
+        &[],
+        "http://xmpp.example.net:5280/http-bind",
+    );
+    assert_eq!(
+        with.auth_refusal(407).as_deref(),
+        Some(
+            "the proxy http://***@proxy:3128 refused our credentials (407 Proxy Authentication \
+             Required): check the user and password in xmpp.proxy"
+        )
+    );
+    // tinyproxy answers wrong credentials with 401.
+    let text = with.auth_refusal(401).unwrap();
+    assert!(
+        text.contains("refused our credentials (401 Unauthorized)"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret") && !text.contains("site"), "{text}");
+
+    let without = route(
+        &ProxySetting::FromEnv,
+        &[("HTTPS_PROXY", "http://proxy:3128")],
+        "https://xmpp.example.net/http-bind",
+    );
+    assert_eq!(
+        without.auth_refusal(407).as_deref(),
+        Some(
+            "the proxy http://proxy:3128 wants credentials (407 Proxy Authentication Required): \
+             give them in HTTPS_PROXY as http://user:password@host:port"
+        )
+    );
+}
+
+#[test]
+fn other_statuses_and_direct_routes_are_no_proxy_refusal() {
+    let via_proxy = route(
+        &ProxySetting::Url("http://proxy:3128".into()),
+        &[],
+        "http://xmpp.example.net:5280/http-bind",
+    );
+    for status in [400, 403, 404, 500, 502] {
+        assert_eq!(via_proxy.auth_refusal(status), None, "{status}");
+    }
+    let direct = route(
+        &ProxySetting::Direct,
+        &[],
+        "http://xmpp.example.net/http-bind",
+    );
+    assert_eq!(direct.auth_refusal(407), None);
+    assert_eq!(direct.auth_refusal(401), None);
+}
+
+#[test]
+fn a_refused_connect_is_explained_from_reqwest_s_error_text() {
+    let via = route(
+        &ProxySetting::Url("http://site:pw@proxy:3128".into()),
+        &[],
+        "https://xmpp.example.net/http-bind",
+    );
+    let target = url("https://xmpp.example.net/http-bind");
+    let unsuccessful = "error sending request for url (https://xmpp.example.net/http-bind): \
+                        client error (Connect): tunnel error: unsuccessful";
+    assert_eq!(
+        via.tunnel_refusal(&target, unsuccessful).as_deref(),
+        Some(
+            "the proxy http://***@proxy:3128 refused to open a tunnel (CONNECT) to \
+             xmpp.example.net:443: check the user and password in xmpp.proxy (a wrong one can \
+             be refused so) and that the proxy allows CONNECT to port 443"
+        )
+    );
+    let auth = "client error (Connect): tunnel error: proxy authorization required";
+    assert_eq!(via.tunnel_refusal(&target, auth), via.auth_refusal(407));
+    assert_eq!(via.tunnel_refusal(&target, "connection refused"), None);
+    let direct = route(
+        &ProxySetting::Direct,
+        &[],
+        "https://xmpp.example.net/http-bind",
+    );
+    assert_eq!(direct.tunnel_refusal(&target, unsuccessful), None);
+}

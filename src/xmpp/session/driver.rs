@@ -14,6 +14,7 @@ use super::super::bosh::{HttpFailure, HttpRequest, Rid, Termination};
 use super::super::failover::Failover;
 use super::super::http::tls_failure;
 use super::super::jid::Jid;
+use super::super::proxy::{ProxyPlan, Route};
 use super::super::reconnect::{Decision, ReconnectPolicy};
 use super::super::stanza::{self, IqType, StanzaError};
 use super::super::stream::{StreamError, StreamEvent, XmppStream};
@@ -32,6 +33,7 @@ pub(super) struct Driver {
     pub(super) cfg: ClientConfig,
     pub(super) failover: Failover,
     pub(super) http: reqwest::Client,
+    pub(super) proxy: ProxyPlan,
     pub(super) shared: Arc<Shared>,
     pub(super) cmd_rx: mpsc::UnboundedReceiver<Command>,
     pub(super) ev_tx: mpsc::UnboundedSender<ClientEvent>,
@@ -186,6 +188,10 @@ impl Driver {
     async fn session(&mut self, policy: &mut ReconnectPolicy, own: &mut Option<Jid>) -> SessionEnd {
         let rid = rand::random_range(1u64..(1u64 << 48));
         let url: Arc<str> = Arc::from(self.failover.current());
+        let route: Option<Arc<(reqwest::Url, Route)>> = reqwest::Url::parse(&url).ok().map(|u| {
+            let r = self.proxy.route(&u);
+            Arc::new((u, r))
+        });
         let mut stream = self.cfg.stream.clone();
         // PLAIN is safe over TLS: decided per server, by its URL's scheme.
         stream.plain_allowed |= url.starts_with("https://");
@@ -248,9 +254,12 @@ impl Driver {
                 let url = url.clone();
                 let tx = resp_tx.clone();
                 let shared = self.shared.clone();
+                let route = route.clone();
                 tokio::spawn(async move {
                     let rid = req.rid;
-                    let res = post(&http, &url, &req).await;
+                    let res = post(&http, &url, &req)
+                        .await
+                        .map_err(|f| proxy_refusal(route.as_deref(), f));
                     if let Err(f) = &res {
                         shared.stats.http_failed(f);
                         warn!(rid = rid.0, attempt = req.attempt, %url, "BOSH request failed: {f}");
@@ -455,6 +464,20 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = c.source();
     }
     s
+}
+
+/// A request the proxy refused never got past it: a connect failure, explained for the operator
+/// (which proxy, which setting to check).
+fn proxy_refusal(route: Option<&(reqwest::Url, Route)>, f: HttpFailure) -> HttpFailure {
+    let Some((target, route)) = route else {
+        return f;
+    };
+    let explained = match &f {
+        HttpFailure::Status(s) => route.auth_refusal(*s),
+        HttpFailure::Connect(text) => route.tunnel_refusal(target, text),
+        _ => None,
+    };
+    explained.map_or(f, HttpFailure::Connect)
 }
 
 async fn post(http: &reqwest::Client, url: &str, req: &HttpRequest) -> Result<String, HttpFailure> {
