@@ -23,186 +23,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::ns;
-use super::xml::{Element, Limits, NS_XML, Rejected, StanzaLimits};
+use super::xml::{Element, NS_XML, Rejected};
 
-/// Largest response body parsed: several stanzas of the largest size.
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+mod config;
+mod event;
+mod wire;
 
-/// Largest rid a client may ever use (XEP-0124 §14.1: 2^53 - 1).
-pub const MAX_RID: u64 = (1 << 53) - 1;
-
-/// A BOSH request id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Rid(pub u64);
-
-/// What the client asks for at session creation, and local pacing knobs.
-#[derive(Debug, Clone)]
-pub struct BoshConfig {
-    /// The XMPP domain (`to`), not a host name (XEP-0124 §7.1).
-    pub domain: String,
-    /// `xml:lang` of the session.
-    pub lang: String,
-    /// Longest time the connection manager may hold a request (`wait`).
-    pub wait: Duration,
-    /// Extra time on top of `wait` before an HTTP request counts as lost.
-    pub http_margin: Duration,
-    /// Minimum spacing between two requests put on the wire.
-    ///
-    /// Why: ejabberd 23.01 never processes a request that overtakes an
-    /// earlier, held one (notes/xmpp-servers.md E10); two requests written
-    /// back to back on two connections can race in the server.
-    pub send_gap: Duration,
-    /// How long an empty poll is deferred after a response, so that a stanza
-    /// the application sends in reaction rides in that request instead.
-    pub poll_delay: Duration,
-    /// Minimum age of every in-flight request before another may follow.
-    /// Why: ejabberd 23.01 loses a request that overtakes an earlier one it
-    /// then holds (E10); giving the earlier one time to arrive first closes
-    /// the window even on a loaded machine.
-    pub poll_gap: Duration,
-    /// `poll_gap` for a request sent again: it likely needs a new connection
-    /// (the failed one is gone), whose setup a newer request on an open
-    /// connection would otherwise overtake (E10).
-    pub resend_gap: Duration,
-    /// Longest the empty poll waits for a send the owner announced with
-    /// [`BoshSession::expect_send`], however far away the owner's `until`.
-    pub expect_max: Duration,
-    /// An older request still unanswered this long after a newer one was
-    /// sent means the connection manager lost track (with hold=1 it must
-    /// answer the older one first): the session is declared stalled.
-    pub stall_timeout: Duration,
-    /// Upper bound on one request body; larger batches are split.
-    pub max_body_bytes: usize,
-    /// Limits applied to a whole response body (its depth limit only
-    /// matters for the body itself: stanzas are held to `stanza_limits`).
-    pub limits: Limits,
-    /// Limits applied to each stanza of a response: one over a limit is
-    /// dropped and reported ([`BoshEvent::Rejected`]), the rest delivered.
-    pub stanza_limits: StanzaLimits,
-    /// Retransmissions of one rid before the session is given up.
-    pub max_retries: u32,
-    /// A request that fails after being in flight at least this long, other than by our own
-    /// timeout or a failed connect, was held by the connection manager and cut on the way
-    /// (a proxy's idle timeout below `wait`): its failure does not use up `max_retries`,
-    /// provided the manager answered something since the last such cut. A request sent
-    /// again after a cut that stays unanswered this long is followed by an empty one, which
-    /// makes the manager answer it (hold=1): the proof that it is there at all.
-    pub held_min: Duration,
-}
-
-impl BoshConfig {
-    /// Defaults that work against ejabberd and Prosody with their stock settings.
-    pub fn new(domain: &str) -> BoshConfig {
-        BoshConfig {
-            domain: domain.to_owned(),
-            lang: "en".to_owned(),
-            wait: Duration::from_secs(60),
-            http_margin: Duration::from_secs(10),
-            send_gap: Duration::from_millis(1),
-            poll_delay: Duration::from_millis(2),
-            poll_gap: Duration::from_millis(25),
-            resend_gap: Duration::from_millis(250),
-            expect_max: Duration::from_millis(50),
-            stall_timeout: Duration::from_secs(5),
-            max_body_bytes: 256 * 1024,
-            limits: Limits {
-                max_bytes: MAX_BODY_BYTES,
-                ..Limits::default()
-            },
-            stanza_limits: StanzaLimits::default(),
-            max_retries: 5,
-            held_min: Duration::from_secs(2),
-        }
-    }
-}
-
-/// Session parameters announced by the connection manager (XEP-0124 §7.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionParams {
-    pub sid: String,
-    pub wait: Duration,
-    /// Simultaneous requests allowed (absent: we assume 2).
-    pub requests: u32,
-    pub hold: u32,
-    pub inactivity: Option<Duration>,
-    pub polling: Option<Duration>,
-    pub maxpause: Option<Duration>,
-    pub ver: Option<String>,
-    pub from: Option<String>,
-}
-
-/// How an HTTP exchange failed, as far as the machine needs to know.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HttpFailure {
-    /// Connection reset, a truncated body, an unparseable answer.
-    Transport(String),
-    /// No connection to the server (or proxy): refused, DNS, connect timeout, TLS handshake.
-    /// The request never reached a server that could hold it.
-    Connect(String),
-    /// No response within the request's timeout.
-    Timeout,
-    /// A non-200 HTTP status.
-    Status(u16),
-}
-
-impl std::fmt::Display for HttpFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HttpFailure::Transport(e) => write!(f, "transport error: {e}"),
-            HttpFailure::Connect(e) => write!(f, "cannot connect: {e}"),
-            HttpFailure::Timeout => f.write_str("no response before the request timeout"),
-            HttpFailure::Status(s) => write!(f, "HTTP status {s}"),
-        }
-    }
-}
-
-/// Why a BOSH session ended.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Termination {
-    /// Our own `type='terminate'` completed (XEP-0124 §13).
-    #[error("session closed")]
-    Closed,
-    /// The connection manager sent `type='terminate'` (XEP-0124 §17.2).
-    #[error("connection manager ended the session: {condition}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    Condition {
-        condition: String,
-        detail: Option<String>,
-    },
-    /// HTTP 400/403/404: the session is void (XEP-0124 §17.1).
-    #[error("connection manager answered HTTP {status}{}", match status { 403 => " (request too large or forbidden)", 404 => " (unknown session or wrong BOSH path)", _ => "" })]
-    HttpStatus { status: u16 },
-    /// The session creation request itself failed: nothing to retransmit into.
-    #[error("cannot reach the connection manager: {failure}")]
-    Unreachable { failure: HttpFailure },
-    /// A request kept failing past the retry budget (XEP-0124 §14.3).
-    #[error("request rid {rid} failed {attempts} times, last: {last}")]
-    GaveUp {
-        rid: u64,
-        attempts: u32,
-        last: HttpFailure,
-    },
-    /// An older request was never answered although a newer one was sent
-    /// long ago (ejabberd 23.01's parked-request bug, notes E10).
-    #[error("connection manager stopped answering: rid {rid} unanswered while rid {newer} is out")]
-    Stalled { rid: u64, newer: u64 },
-    /// The connection manager's answer made no sense (e.g. no `sid`).
-    #[error("invalid response from the connection manager: {detail}")]
-    Protocol { detail: String },
-}
-
-/// What the machine reports to its owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BoshEvent {
-    /// The session creation response arrived.
-    Created(SessionParams),
-    /// A payload element, delivered strictly in rid order (XEP-0124 §14.2).
-    Payload(Element),
-    /// A payload dropped for going over a stanza limit, in its place in
-    /// the order; the rest of its body is delivered as usual.
-    Rejected(Rejected),
-    /// The session is over; no further requests will be produced.
-    Terminated(Termination),
-}
+pub use config::{BoshConfig, MAX_BODY_BYTES};
+pub use event::{BoshEvent, Termination};
+pub use wire::{HttpFailure, HttpRequest, MAX_RID, Rid, SessionParams};
+use wire::{parse_params, terminal_condition};
 
 /// Lifecycle of the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,18 +43,6 @@ pub enum BoshState {
     /// `close()` was called; the terminate request is pending or in flight.
     Closing,
     Closed,
-}
-
-/// An HTTP POST to perform.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpRequest {
-    pub rid: Rid,
-    /// The exact bytes; a retransmission carries the same ones (XEP-0124 §14.3).
-    pub body: Arc<str>,
-    /// Give up on the exchange after this long (`wait` + margin).
-    pub timeout: Duration,
-    /// 0 for the first transmission.
-    pub attempt: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -958,59 +776,6 @@ impl BoshSession {
     pub fn poll_event(&mut self) -> Option<BoshEvent> {
         self.events.pop_front()
     }
-}
-
-fn secs(body: &Element, name: &str) -> Option<Duration> {
-    body.get_attr(name)
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
-fn parse_params(body: &Element, asked_wait: Duration) -> Result<SessionParams, String> {
-    let sid = body
-        .get_attr("sid")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| "session creation response has no sid".to_owned())?;
-    Ok(SessionParams {
-        sid: sid.to_owned(),
-        wait: secs(body, "wait").unwrap_or(asked_wait).min(asked_wait),
-        // Absent `requests`: XEP-0124 §11 allows any number; we use 2, like
-        // every server in practice (hold + 1), and never more.
-        requests: body
-            .get_attr("requests")
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .unwrap_or(2)
-            .clamp(1, 2),
-        hold: body
-            .get_attr("hold")
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .unwrap_or(1),
-        inactivity: secs(body, "inactivity"),
-        polling: secs(body, "polling"),
-        maxpause: secs(body, "maxpause"),
-        ver: body.get_attr("ver").map(str::to_owned),
-        from: body.get_attr("from").map(str::to_owned),
-    })
-}
-
-/// The terminal condition of a body, with detail from a wrapped stream error.
-fn terminal_condition(body: &Element) -> (String, Option<String>) {
-    let condition = body
-        .get_attr("condition")
-        .unwrap_or("undefined-condition")
-        .to_owned();
-    let detail = body
-        .get_child(ns::STREAM, "error")
-        .and_then(|e| {
-            e.children()
-                .find(|c| c.ns() == ns::STREAMS_ERRORS && c.name() != "text")
-        })
-        .map(|c| c.name().to_owned())
-        .or_else(|| {
-            body.get_child_local("uri")
-                .map(|u| format!("see {}", u.text_content()))
-        });
-    (condition, detail)
 }
 
 #[cfg(test)]

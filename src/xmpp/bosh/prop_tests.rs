@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 
 use super::*;
+use crate::xmpp::xml::Limits;
 use crate::xmpp::xml::prop_tests::{config, with_deadline};
 
 const HB: &str = "http://jabber.org/protocol/httpbind";

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::xmpp::xml::Limits;
 
 const HB: &str = "xmlns='http://jabber.org/protocol/httpbind'";
 
