@@ -1,4 +1,6 @@
 use super::*;
+use crate::datapoints::Direction;
+use crate::datapoints::snvt::DpType;
 
 const ORIGIN: &str = "/etc/webbinder/webbinder.toml";
 
