@@ -224,16 +224,6 @@ impl fmt::Debug for Secret {
 // Entry points
 // ---------------------------------------------------------------------------------------------
 
-/// Parses and validates a config text, reporting every problem against `origin`.
-///
-/// Pure: reads no file and no environment variable. Relative paths resolve against
-/// `origin`'s directory; a `password_file` or `password_env` is recorded in
-/// [`XmppConfig::password_source`] but not read (use [`load`] for that).
-///
-/// # Errors
-///
-/// [`ConfigErrors`] with a TOML syntax or type error (the first one only, as the parser stops
-/// there), or with every validation problem found.
 /// Checks one JID part (`node`, `resource`, anything else: domain) on its own: its normalised
 /// form, or why it is invalid in words an operator understands (config and binding files).
 pub(crate) fn check_jid_part(text: &str, part: &str) -> Result<Option<String>, String> {
@@ -254,6 +244,16 @@ pub(crate) fn check_jid_part(text: &str, part: &str) -> Result<Option<String>, S
     })
 }
 
+/// Parses and validates a config text, reporting every problem against `origin`.
+///
+/// Pure: reads no file and no environment variable. Relative paths resolve against
+/// `origin`'s directory; a `password_file` or `password_env` is recorded in
+/// [`XmppConfig::password_source`] but not read (use [`load`] for that).
+///
+/// # Errors
+///
+/// [`ConfigErrors`] with a TOML syntax or type error (the first one only, as the parser stops
+/// there), or with every validation problem found.
 pub fn parse_str(src: &str, origin: &Path) -> Result<Config, ConfigErrors> {
     parse_inner(src, origin, None)
 }
