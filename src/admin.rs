@@ -123,7 +123,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
 
 /// Serves until `shutdown` resolves: one request per connection (the CLI and scrapers open a
-/// connection per request), at most [`MAX_CONNECTIONS`] at once, each bounded in time.
+/// connection per request), at most `MAX_CONNECTIONS` (64) at once, each bounded in time.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     admin: Admin,

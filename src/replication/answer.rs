@@ -1,6 +1,6 @@
 //! What a peer's answer to one of our Writes means for the batch (SPEC §6.3, §6.4), and why a
 //! delivery attempt failed. Pure: the driver hands in the iq's result, gets an
-//! [`Outcome`](super::delivery::Outcome) for the delivery machine.
+//! [`Outcome`] for the delivery machine.
 
 use std::time::Duration;
 
