@@ -31,11 +31,15 @@ use super::snvt::{DpType, DpValue, ValueError};
 use super::status::PointStatus;
 use crate::store::FailureReporter;
 
+mod events;
 mod pending;
+mod persistence;
 #[cfg(test)]
 mod tests;
 
+pub use events::{ChangeEvent, EVENT_CAPACITY, Observer, ObserverError, UpdateSource};
 use pending::Pending;
+use persistence::restore;
 
 /// The sled tree that holds the last written value of every datapoint (layout in `record.rs`).
 pub const TREE_NAME: &str = "datapoints";
@@ -45,12 +49,6 @@ pub const DEFAULT_PRIORITY: u8 = 255;
 
 /// The highest priority (numerically lowest); the clock writes with it so it always applies.
 pub const HIGHEST_PRIORITY: u8 = 0;
-
-/// Capacity of the broadcast channel of [`ChangeEvent`]s.
-///
-/// Why: a receiver that falls further behind gets `RecvError::Lagged`; consumers that must see
-/// every update (the durable replication queue) use [`Table::set_observer`] instead.
-pub const EVENT_CAPACITY: usize = 4096;
 
 /// The direction of a datapoint (`UCPTdirection`, `UCPTannotation`).
 ///
@@ -156,28 +154,6 @@ impl Datapoint {
     }
 }
 
-/// Who made an update; carried in [`ChangeEvent`] so consumers can tell, e.g., a replicated
-/// write from a local one, and logged.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum UpdateSource {
-    /// A SOAP `Write` from an allowed XMPP sender.
-    Soap {
-        /// The sender's JID as stamped by the server.
-        from: String,
-    },
-    /// `webbinder dp write` or `PUT /datapoints/{name}`.
-    Admin,
-    /// The agent's clock ticking the Real Time Clock point.
-    Clock,
-    /// A Web connection write from a peer webbinder (or an internal connection).
-    Replication {
-        /// The sending peer's JID (or the source datapoint, for an internal connection).
-        from: String,
-    },
-    /// The value the table was opened with; never sent by [`Table::write`] callers normally.
-    Initial,
-}
-
 /// One item of a Write: the SOAP layer and the admin endpoint build these.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteRequest {
@@ -256,32 +232,6 @@ impl WriteOutcome {
         matches!(self, WriteOutcome::Applied(_))
     }
 }
-
-/// One applied update of a datapoint, published to the observer and the broadcast channel in
-/// the order the updates were applied.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeEvent {
-    /// The datapoint's name.
-    pub name: String,
-    /// The new value.
-    pub value: DpValue,
-    /// The new value in the type's text form (what a WebBinder Write carries).
-    pub text: String,
-    /// The priority of the write.
-    pub priority: u8,
-    /// The point status after the write.
-    pub point_status: PointStatus,
-    /// When the update was applied (the point's new `last_update`).
-    pub at: SystemTime,
-    /// Who made it.
-    pub source: UpdateSource,
-}
-
-/// A synchronous observer of updates (see [`Table::set_observer`]).
-pub type Observer = Box<dyn Fn(&ChangeEvent) -> Result<(), ObserverError> + Send + Sync>;
-
-/// Why an observer refused an update (the observer's own error type, e.g. replication's).
-pub type ObserverError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Opening, loading or flushing the table failed.
 #[derive(Debug, thiserror::Error)]
@@ -454,40 +404,6 @@ impl Table {
         self.lock().keys().cloned().collect()
     }
 
-    /// A receiver of every applied update from now on, in apply order.
-    ///
-    /// Best effort: a receiver more than [`EVENT_CAPACITY`] events behind lags and loses events;
-    /// use [`Table::set_observer`] for what must not be lost.
-    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.inner.events.subscribe()
-    }
-
-    /// Installs (replacing any previous one) the synchronous observer of updates.
-    ///
-    /// It is called for every update that is about to be applied, under the table's lock and
-    /// before the value changes, is persisted or is published. If it returns `Err`, the write
-    /// fails with fault 12 and the point is left unchanged; this is how the replication layer
-    /// enqueues durably before a write is acknowledged (SPEC §6.1). It must be quick and must
-    /// not call back into this table (that would deadlock).
-    pub fn set_observer(&self, observer: Observer) {
-        let mut slot = self
-            .inner
-            .observer
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        *slot = Some(observer);
-    }
-
-    /// Removes the observer, if any.
-    pub fn clear_observer(&self) {
-        let mut slot = self
-            .inner
-            .observer
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        *slot = None;
-    }
-
     /// Applies one Write item now ([`Table::write_at`] with the current time).
     pub fn write(&self, req: WriteRequest) -> Result<WriteOutcome, WriteFault> {
         self.write_at(req, SystemTime::now())
@@ -614,27 +530,6 @@ impl Table {
         self.write_at(req, now)
     }
 
-    /// Flushes every write so far to disk (sled `flush`); returns the bytes written.
-    /// Attached to a store, writes go through the store's buffer: use its `commit` instead.
-    ///
-    /// Writes only insert; callers group-commit with this before acknowledging (SPEC §6.1).
-    /// Blocking: from async code, run it in `spawn_blocking`.
-    pub fn flush(&self) -> Result<usize, TableError> {
-        let Some(tree) = self.tree() else {
-            return Err(TableError::Unavailable);
-        };
-        tree.flush().map_err(|source| TableError::Flush { source })
-    }
-
-    /// The sled tree, unless the store is failed.
-    fn tree(&self) -> Option<sled::Tree> {
-        self.inner
-            .tree
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Datapoint>> {
         // Why: a panic under the lock (e.g. in an observer) happens before any point is
         // modified, so the map is consistent and can be used again.
@@ -642,89 +537,6 @@ impl Table {
             .points
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn notify_observer(&self, event: &ChangeEvent) -> Result<(), WriteFault> {
-        let observer = self
-            .inner
-            .observer
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        let Some(observer) = observer.as_ref() else {
-            return Ok(());
-        };
-        observer(event).map_err(|e| {
-            // Why: the fault message is all the writer sees, so it names the causes too.
-            let mut text = e.to_string();
-            let mut cause = e.source();
-            while let Some(c) = cause {
-                text = format!("{text}: {c}");
-                cause = c.source();
-            }
-            warn!(name = %event.name, error = %text, "update refused by observer; datapoint unchanged");
-            WriteFault::command_failed(&event.name, format!("update not recorded: {text}"))
-        })
-    }
-
-    /// The store's reporter, if the table is attached to one.
-    fn reporter(&self) -> Option<FailureReporter> {
-        self.inner
-            .reporter
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn persist(
-        &self,
-        name: &str,
-        record: &Record,
-        reporter: Option<&FailureReporter>,
-    ) -> Result<(), WriteFault> {
-        let Some(tree) = self.tree() else {
-            debug!(name, "store not writable; datapoint unchanged");
-            return Err(WriteFault::command_failed(
-                name,
-                "the store is not writable (disk full or failing); the value is not recorded"
-                    .to_owned(),
-            ));
-        };
-        #[cfg(test)]
-        if self
-            .inner
-            .fail_next_persist
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            let e = sled::Error::Io(std::io::Error::from_raw_os_error(28));
-            return Err(self.refused(name, e));
-        }
-        match reporter {
-            // Why: inserted into sled here, sled's background flusher could make the value
-            // durable before the forwards the observer enqueued (issue 9).
-            Some(store) => store.stage_value(name, record.encode()).map_err(|e| {
-                warn!(name, error = %e, "cannot persist datapoint value; datapoint unchanged");
-                WriteFault::command_failed(name, format!("cannot persist the value: {e}"))
-            }),
-            None => tree
-                .insert(name.as_bytes(), record.encode())
-                .map(|_| ())
-                .map_err(|e| self.refused(name, e)),
-        }
-    }
-
-    /// sled refused a write: it is failing, which the store must know at once.
-    fn refused(&self, name: &str, e: sled::Error) -> WriteFault {
-        warn!(name, error = %e, "cannot persist datapoint value; datapoint unchanged");
-        let fault = WriteFault::command_failed(name, format!("cannot persist the value: {e}"));
-        let reporter = self
-            .inner
-            .reporter
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(r) = reporter.as_ref() {
-            r.report(TREE_NAME, &format!("write datapoint {name:?}"), e);
-        }
-        fault
     }
 }
 
@@ -746,48 +558,6 @@ fn new_point(
         last_update: now,
         presets,
     }
-}
-
-/// Replaces `dp`'s value with the persisted one, if there is a usable one; returns whether it
-/// did. Only a sled error is fatal; a bad record is logged and skipped.
-fn restore(tree: &sled::Tree, dp: &mut Datapoint) -> Result<bool, TableError> {
-    let Some(bytes) = tree
-        .get(dp.name.as_bytes())
-        .map_err(|source| TableError::Load {
-            name: dp.name.clone(),
-            source,
-        })?
-    else {
-        return Ok(false);
-    };
-    let record = match Record::decode(&bytes) {
-        Ok(record) => record,
-        Err(e) => {
-            warn!(name = %dp.name, error = %e, "ignoring undecodable persisted value");
-            return Ok(false);
-        }
-    };
-    if record.type_name != dp.dp_type.name() {
-        warn!(
-            name = %dp.name,
-            persisted = %record.type_name,
-            configured = %dp.dp_type.name(),
-            "ignoring persisted value of another type"
-        );
-        return Ok(false);
-    }
-    let value = match dp.dp_type.parse(&record.text) {
-        Ok(value) => value,
-        Err(e) => {
-            warn!(name = %dp.name, error = %e, "ignoring persisted value that no longer parses");
-            return Ok(false);
-        }
-    };
-    dp.value = value;
-    if let Some(at) = clock::from_unix_ms(record.unix_ms) {
-        dp.last_update = at;
-    }
-    Ok(true)
 }
 
 /// Adds the Real Time Clock point if the configuration lacks it, and sets it to `now`.
