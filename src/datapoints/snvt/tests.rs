@@ -1,3 +1,4 @@
+use super::error::MAX_QUOTED_CHARS;
 use super::*;
 
 fn switch(value: f64, state: i8) -> DpValue {
