@@ -40,8 +40,8 @@ pub(crate) fn is_binding_file_name(name: &str) -> bool {
 /// Loads every binding file of `dir` (not recursive, sorted by name) and validates them as a
 /// whole.
 ///
-/// Only names that [`is_binding_file_name`] accepts are read; directories are skipped. An
-/// empty directory is a valid, empty set.
+/// Only binding files are read (`*.toml`, no dotfiles, editor backups or temporary files);
+/// directories are skipped. An empty directory is a valid, empty set.
 ///
 /// # Errors
 ///

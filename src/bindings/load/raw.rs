@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-// Why: as in `config.rs`, checked values are `Option<Spanned<_>>` so that a missing key or a
+// Why: as in `config/raw.rs`, checked values are `Option<Spanned<_>>` so that a missing key or a
 // bad value becomes a collected, positioned validation error rather than the first and only
 // serde error.
 
