@@ -2,12 +2,14 @@
 //! element and escaped char by char): byte for byte the same output for random trees with
 //! prefixes, declarations, namespaced attributes and text that needs escaping.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 
 use super::prop_tests::{config, tree, with_deadline};
+use super::write::KNOWN_PREFIXES;
 use super::*;
 
 fn old_to_xml(el: &Element, default_ns: &str, fragments: &[&str]) -> String {
