@@ -28,7 +28,7 @@ const ANSWER_FAULT_ITEM: usize = 1024;
 const ANSWER_FIXED: usize = 2048 + 1024 + 512;
 
 /// Upper bound of the bytes `s` takes once escaped as XML text or an attribute value (see
-/// `xmpp::xml::escape_into`).
+/// `xmpp::xml::write::escape_into`).
 pub fn escaped_len(s: &str) -> usize {
     s.chars()
         .map(|c| match c {
