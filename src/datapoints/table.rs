@@ -42,7 +42,7 @@ use pending::Pending;
 use persistence::restore;
 
 /// The sled tree that holds the last written value of every datapoint (layout in `record.rs`).
-pub const TREE_NAME: &str = "datapoints";
+pub const TREE_NAME: &str = crate::store::TREE_VALUES;
 
 /// The priority of a write that names none, and of a point nobody has written (PR p.57).
 pub const DEFAULT_PRIORITY: u8 = 255;

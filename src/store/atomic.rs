@@ -37,8 +37,7 @@ use tracing::warn;
 
 use super::error::StoreError;
 use super::open::{Inner, Store, Trees};
-use super::{TREE_APPLIED, TREE_QUEUE};
-use crate::datapoints::table::TREE_NAME as TREE_VALUES;
+use super::{TREE_APPLIED, TREE_QUEUE, TREE_VALUES};
 
 /// Which tree a staged write goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

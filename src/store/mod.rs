@@ -86,3 +86,8 @@ pub const TREE_QUEUE: &str = "replication";
 
 /// The sled tree of the receiver side: highest applied seq per (sender, epoch).
 pub const TREE_APPLIED: &str = "replication_applied";
+
+/// The sled tree of the datapoint table's values (layout in `datapoints/record.rs`): named
+/// here, because the store's atomic sections commit it together with the queue, and the
+/// table depends on the store, not the other way round.
+pub const TREE_VALUES: &str = "datapoints";

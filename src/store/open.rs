@@ -12,8 +12,7 @@ use super::health::{Condition, Stalls};
 use super::keys::{self, EPOCH_KEY, SESSION_KEY};
 use super::recovery::{Opener, StoreUser};
 use super::state::State;
-use super::{TREE_APPLIED, TREE_QUEUE};
-use crate::datapoints::table::TREE_NAME as TREE_VALUES;
+use super::{TREE_APPLIED, TREE_QUEUE, TREE_VALUES};
 
 /// Seq numbers skipped for every host when the previous process did not close the store.
 ///
