@@ -34,6 +34,21 @@ fn set_xmpp(agent: &Agent, lines: &str) {
     fs::write(&path, text).expect("agent config");
 }
 
+/// Points the agent at the server's HTTPS BOSH port, trusting the test CA (`ca_file`).
+fn use_https(agent: &Agent, server: &Server, ca: &TestCa) {
+    fs::copy(ca.ca_file(), agent.path().join("site-ca.pem")).expect("copy ca");
+    let config = fs::read_to_string(agent.config_path()).expect("config");
+    let config = config.replacen(
+        &format!("port = {}\n", server.http_port),
+        &format!(
+            "port = {}\ntls = true\nca_file = \"site-ca.pem\"\n",
+            server.https_port()
+        ),
+        1,
+    );
+    fs::write(agent.config_path(), config).expect("config");
+}
+
 /// `HTTP_PROXY` = `url`, every other proxy variable empty (an empty one counts as unset), so
 /// that the environment of the test run cannot interfere.
 fn proxy_env(url: &str) -> Vec<(String, String)> {
@@ -208,14 +223,7 @@ async fn https_through_a_cutting_connect_proxy(kind: Kind) {
     let https_port = server.https_port();
     let proxy = Proxy::start_with(&["--timeout", "3", "--connect-port", &https_port.to_string()]);
     let mut a = Agent::new(&server, A_MAC, "pw-a", &[]);
-    fs::copy(ca.ca_file(), a.path().join("site-ca.pem")).expect("copy ca");
-    let config = fs::read_to_string(a.config_path()).expect("config");
-    let config = config.replacen(
-        &format!("port = {}\n", server.http_port),
-        &format!("port = {https_port}\ntls = true\nca_file = \"site-ca.pem\"\n"),
-        1,
-    );
-    fs::write(a.config_path(), config).expect("config");
+    use_https(&a, &server, &ca);
     set_xmpp(&a, &format!("proxy = \"{}\"\nwait = \"60s\"", proxy.url()));
     a.write_binding(
         "to-r.toml",
@@ -267,14 +275,7 @@ async fn a_proxy_that_wants_credentials(kind: Kind) {
     let agent = |mac: &str, https: bool, user_pw: &str| {
         let a = Agent::new(&server, mac, "pw", &[]);
         if https {
-            fs::copy(ca.ca_file(), a.path().join("site-ca.pem")).expect("copy ca");
-            let config = fs::read_to_string(a.config_path()).expect("config");
-            let config = config.replacen(
-                &format!("port = {}\n", server.http_port),
-                &format!("port = {https_port}\ntls = true\nca_file = \"site-ca.pem\"\n"),
-                1,
-            );
-            fs::write(a.config_path(), config).expect("config");
+            use_https(&a, &server, &ca);
         }
         let proxy_url = if user_pw.is_empty() {
             proxy.url()
