@@ -111,17 +111,15 @@ async fn delta_suppresses_small_moves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttle_sends_the_newest_value_after_min_send_time() {
-    // Taken before the replicator starts: the start-up value leaves after it, so the next
-    // send is due no earlier than 400 ms after it, whatever the machine's load.
+    // Taken before the replicator starts: `start` enqueues the start-up value, which can be
+    // sent before `start` returns, so a `t0` taken after it (as a CI run saw) may be late.
     let t0 = Instant::now();
     let mut r = rig("min_send_time = \"400ms\"");
-    // Written only once the start-up value is applied: written earlier, they could be read as
-    // the start-up value itself (the CI run that saw this test fail).
     assert_eq!(target_values(&mut r, "0.0").await, vec!["0.0"]);
     for v in ["1.0", "2.0", "3.0"] {
         write(&r.table, v);
     }
-    // 1.0 and 2.0 are held and superseded.
+    // The start-up value went out, so 1.0 and 2.0 are held and superseded.
     assert_eq!(target_values(&mut r, "3.0").await, vec!["3.0"]);
     assert!(
         t0.elapsed() >= Duration::from_millis(400),
