@@ -224,9 +224,34 @@ impl fmt::Debug for Secret {
 // Entry points
 // ---------------------------------------------------------------------------------------------
 
+/// Why one JID part in a config or binding file is invalid: its `Display` is the reason in
+/// `KEY "VALUE" is not a valid jid PART: ...`, which names the part, where [`JidError`] quotes
+/// the whole JID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum JidPartError {
+    /// The part is empty.
+    #[error("it is empty")]
+    Empty,
+    /// The part is longer than RFC 7622 allows.
+    #[error("it is {len} bytes long, over the limit of 1023")]
+    TooLong {
+        /// Length after normalisation, in bytes.
+        len: usize,
+    },
+    /// The part contains a character not allowed there.
+    #[error("it contains the forbidden character {ch:?}")]
+    ForbiddenChar {
+        /// The first forbidden character found.
+        ch: char,
+    },
+    /// Any other rejection, in [`JidError`]'s words.
+    #[error(transparent)]
+    Other(JidError),
+}
+
 /// Checks one JID part (`node`, `resource`, anything else: domain) on its own: its normalised
 /// form, or why it is invalid in words an operator understands (config and binding files).
-pub(crate) fn check_jid_part(text: &str, part: &str) -> Result<Option<String>, String> {
+pub(crate) fn check_jid_part(text: &str, part: &str) -> Result<Option<String>, JidPartError> {
     let checked = match part {
         "node" => Jid::new(Some(text), "localhost", None).map(|j| j.node().map(str::to_owned)),
         "resource" => {
@@ -235,12 +260,10 @@ pub(crate) fn check_jid_part(text: &str, part: &str) -> Result<Option<String>, S
         _ => Jid::new(None, text, None).map(|j| Some(j.domain().to_owned())),
     };
     checked.map_err(|e| match e {
-        JidError::EmptyPart { .. } => "it is empty".to_owned(),
-        JidError::PartTooLong { len, .. } => {
-            format!("it is {len} bytes long, over the limit of 1023")
-        }
-        JidError::ForbiddenChar { ch, .. } => format!("it contains the forbidden character {ch:?}"),
-        other => other.to_string(),
+        JidError::EmptyPart { .. } => JidPartError::Empty,
+        JidError::PartTooLong { len, .. } => JidPartError::TooLong { len },
+        JidError::ForbiddenChar { ch, .. } => JidPartError::ForbiddenChar { ch },
+        other => JidPartError::Other(other),
     })
 }
 

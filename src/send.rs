@@ -12,7 +12,7 @@ use crate::soap::{
     SystemInfoType, WriteItem, build_request,
 };
 use crate::xmpp::jid::{Jid, JidError, MacId};
-use crate::xmpp::session::{Client, ClientError, IqError};
+use crate::xmpp::session::{Client, ClientError, IqError, WaitOnlineError};
 use crate::xmpp::stanza::{self, IqType};
 use crate::xmpp::xml::{Element, Limits, XmlError};
 
@@ -62,7 +62,11 @@ pub enum SendError {
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error("cannot log in to {url}: {reason}")]
-    Login { url: String, reason: String },
+    Login {
+        url: String,
+        /// Not a `source`: the text already says it.
+        reason: WaitOnlineError,
+    },
     #[error("no answer from {to}: {source}")]
     Iq {
         to: String,

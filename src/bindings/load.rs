@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::read::{io_reason, read_binding_file};
+use super::read::{ReadError, io_reason, read_binding_file};
 use super::{BindingSet, Context, MAX_FILE_BYTES};
 use crate::config::{ConfigError, ConfigErrors};
 
@@ -80,11 +80,10 @@ pub fn load_dir(dir: &Path, ctx: &Context<'_>) -> Result<BindingSet, ConfigError
     }
     paths.sort();
 
-    let texts: Vec<(PathBuf, Result<String, String>)> = paths
+    let texts: Vec<(PathBuf, Result<String, ReadError>)> = paths
         .into_iter()
         .map(|path| {
-            let text = read_binding_file(&path, MAX_FILE_BYTES)
-                .map_err(|why| format!("cannot read the binding file: {why}"));
+            let text = read_binding_file(&path, MAX_FILE_BYTES);
             (path, text)
         })
         .collect();
@@ -92,7 +91,7 @@ pub fn load_dir(dir: &Path, ctx: &Context<'_>) -> Result<BindingSet, ConfigError
         .iter()
         .map(|(path, text)| Input {
             path,
-            text: text.as_deref().map_err(String::as_str),
+            text: text.as_deref(),
         })
         .collect();
     let set = validate(&inputs, ctx)?;

@@ -6,28 +6,51 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::Read;
 use std::path::Path;
 
-/// The text of the binding file at `path`, or why it cannot be used (a sentence for
-/// `FILE: cannot read the binding file: ...`).
+/// Why a binding file cannot be used: its `Display` is the sentence after
+/// `FILE: cannot read the binding file: `.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ReadError {
+    /// Reading the file or its metadata failed. Not a `source`: the text already says it.
+    #[error("{}", io_reason(.0))]
+    Io(std::io::Error),
+    /// It is a FIFO, a device, a directory, ... (described by [`describe`]).
+    #[error("it is {kind}, not a regular file")]
+    NotRegular {
+        /// What it is instead, with its article.
+        kind: &'static str,
+    },
+    /// It is larger than the limit (or grew past it while being read).
+    #[error("{}", too_large(*limit))]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Its content is not UTF-8.
+    #[error("it is not valid UTF-8")]
+    NotUtf8,
+}
+
+/// The text of the binding file at `path`, or why it cannot be used.
 ///
 /// The type is checked before opening (following symlinks), the file is opened without
 /// blocking (`O_NONBLOCK`, so that a FIFO swapped in meanwhile cannot hang the open), checked
 /// again on the open handle, and at most `limit + 1` bytes are read.
-pub(super) fn read_binding_file(path: &Path, limit: u64) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| io_reason(&e))?;
+pub(super) fn read_binding_file(path: &Path, limit: u64) -> Result<String, ReadError> {
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
     check(&meta, limit)?;
-    let file = open_nonblocking(path).map_err(|e| io_reason(&e))?;
-    let meta = file.metadata().map_err(|e| io_reason(&e))?;
+    let file = open_nonblocking(path).map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
     check(&meta, limit)?;
     let capacity = usize::try_from(meta.len().min(limit).saturating_add(1)).unwrap_or(0);
     let mut bytes = Vec::with_capacity(capacity);
     file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|e| io_reason(&e))?;
+        .map_err(ReadError::Io)?;
     if u64::try_from(bytes.len()).map_or(true, |n| n > limit) {
         // It grew between the check and the read.
-        return Err(too_large(limit));
+        return Err(ReadError::TooLarge { limit });
     }
-    String::from_utf8(bytes).map_err(|_| "it is not valid UTF-8".to_owned())
+    String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
 }
 
 fn open_nonblocking(path: &Path) -> std::io::Result<File> {
@@ -43,13 +66,15 @@ fn open_nonblocking(path: &Path) -> std::io::Result<File> {
 }
 
 /// A regular file no larger than `limit`.
-fn check(meta: &Metadata, limit: u64) -> Result<(), String> {
+fn check(meta: &Metadata, limit: u64) -> Result<(), ReadError> {
     let kind = meta.file_type();
     if !kind.is_file() {
-        return Err(format!("it is {}, not a regular file", describe(&kind)));
+        return Err(ReadError::NotRegular {
+            kind: describe(&kind),
+        });
     }
     if meta.len() > limit {
-        return Err(too_large(limit));
+        return Err(ReadError::TooLarge { limit });
     }
     Ok(())
 }

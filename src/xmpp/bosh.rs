@@ -737,12 +737,14 @@ impl BoshSession {
                     self.state = BoshState::Open;
                     self.events.push_back(BoshEvent::Created(p));
                 }
-                Err(detail) => {
+                Err(problem) => {
                     if body.get_attr("type") == Some("terminate") {
                         let (condition, detail) = terminal_condition(&body);
                         self.finish(Termination::Condition { condition, detail });
                     } else {
-                        self.finish(Termination::Protocol { detail });
+                        self.finish(Termination::Protocol {
+                            detail: problem.to_string(),
+                        });
                     }
                     return;
                 }

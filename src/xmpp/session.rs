@@ -87,6 +87,18 @@ pub enum IqError {
     SessionLost { id: String },
 }
 
+/// Why [`Client::wait_online`] returned without a session.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitOnlineError {
+    /// The client stopped: with the reason of [`Link::Stopped`], or "client stopped" when it
+    /// gave none or its task is gone.
+    #[error("{}", reason.as_deref().unwrap_or("client stopped"))]
+    Stopped { reason: Option<String> },
+    /// Still not online when the time given ran out.
+    #[error("not online within {within:?}")]
+    Timeout { within: Duration },
+}
+
 /// Connection state, observable through [`Client::link`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
@@ -308,24 +320,24 @@ impl Client {
     }
 
     /// Waits until online; fails if the client stops or `within` passes.
-    pub async fn wait_online(&self, within: Duration) -> Result<Jid, String> {
+    pub async fn wait_online(&self, within: Duration) -> Result<Jid, WaitOnlineError> {
         let mut rx = self.link();
         let fut = async {
             loop {
                 let state = rx.borrow_and_update().clone();
                 match state {
                     Link::Online(jid) => return Ok(jid),
-                    Link::Stopped(e) => return Err(e.unwrap_or_else(|| "client stopped".into())),
+                    Link::Stopped(reason) => return Err(WaitOnlineError::Stopped { reason }),
                     _ => {}
                 }
                 if rx.changed().await.is_err() {
-                    return Err("client stopped".into());
+                    return Err(WaitOnlineError::Stopped { reason: None });
                 }
             }
         };
         tokio::time::timeout(within, fut)
             .await
-            .unwrap_or_else(|_| Err(format!("not online within {within:?}")))
+            .unwrap_or(Err(WaitOnlineError::Timeout { within }))
     }
 
     /// Sends a stanza (fire and forget). Dropped if not online.
@@ -449,3 +461,27 @@ mod driver;
 mod expect;
 
 use driver::Driver;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_online_errors_read_as_before() {
+        let stopped = |reason: Option<&str>| WaitOnlineError::Stopped {
+            reason: reason.map(str::to_owned),
+        };
+        assert_eq!(stopped(None).to_string(), "client stopped");
+        assert_eq!(
+            stopped(Some("not-authorized")).to_string(),
+            "not-authorized"
+        );
+        assert_eq!(
+            WaitOnlineError::Timeout {
+                within: Duration::from_secs(1)
+            }
+            .to_string(),
+            "not online within 1s"
+        );
+    }
+}

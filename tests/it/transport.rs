@@ -161,7 +161,7 @@ async fn wrong_password_fails_clearly_without_retry_storm(kind: Kind) {
     );
     assert_eq!(a.stats().sessions_started.load(Ordering::Relaxed), 1);
     let e = a.wait_online(Duration::from_secs(1)).await.unwrap_err();
-    assert!(e.contains("not-authorized"), "{e}");
+    assert!(e.to_string().contains("not-authorized"), "{e}");
 }
 
 async fn iq_to_offline_full_jid_is_service_unavailable(kind: Kind) {

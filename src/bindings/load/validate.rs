@@ -10,6 +10,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::super::position::LineIndex;
+use super::super::read::ReadError;
 use super::super::{BindingSet, Context, FileSummary, Host};
 use super::raw::RawFile;
 use crate::config::{ConfigError, ConfigErrors, Position, syntax_error};
@@ -18,7 +19,7 @@ use crate::xmpp::jid::Jid;
 /// One file to validate: its text, or why it could not be read.
 pub(super) struct Input<'a> {
     pub(super) path: &'a Path,
-    pub(super) text: Result<&'a str, &'a str>,
+    pub(super) text: Result<&'a str, &'a ReadError>,
 }
 
 /// One file that parsed as TOML.
@@ -68,14 +69,14 @@ pub(super) fn validate(
     let mut complete = true;
     for (index, input) in inputs.iter().enumerate() {
         match input.text {
-            Err(message) => {
+            Err(why) => {
                 complete = false;
                 v.errors.push((
                     index,
                     ConfigError {
                         path: input.path.to_owned(),
                         position: None,
-                        message: message.to_owned(),
+                        message: format!("cannot read the binding file: {why}"),
                     },
                 ));
             }

@@ -54,6 +54,15 @@ fn invalid_domain_is_reported_at_the_value() {
 }
 
 #[test]
+fn an_over_long_jid_part_names_its_length() {
+    let problem = check_jid_part(&"r".repeat(1024), "resource").unwrap_err();
+    assert_eq!(
+        problem.to_string(),
+        "it is 1024 bytes long, over the limit of 1023"
+    );
+}
+
+#[test]
 fn invalid_user_is_reported_at_the_value() {
     assert_eq!(
         errors(&XMPP.replace("08-00-00-1A-7C-62", "site@b")),

@@ -73,11 +73,23 @@ fn secs(body: &Element, name: &str) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-pub(super) fn parse_params(body: &Element, asked_wait: Duration) -> Result<SessionParams, String> {
+/// Why a session creation response opens no session: its `Display` is the detail of
+/// [`Termination::Protocol`](super::Termination::Protocol).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum ParamsError {
+    /// No `sid` attribute, or an empty one.
+    #[error("session creation response has no sid")]
+    NoSid,
+}
+
+pub(super) fn parse_params(
+    body: &Element,
+    asked_wait: Duration,
+) -> Result<SessionParams, ParamsError> {
     let sid = body
         .get_attr("sid")
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| "session creation response has no sid".to_owned())?;
+        .ok_or(ParamsError::NoSid)?;
     Ok(SessionParams {
         sid: sid.to_owned(),
         wait: secs(body, "wait").unwrap_or(asked_wait).min(asked_wait),

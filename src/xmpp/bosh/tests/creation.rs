@@ -72,10 +72,12 @@ fn creation_response_without_sid_is_a_protocol_error() {
     let mut h = Harness::new();
     h.pump();
     h.respond(1000, &empty());
-    assert!(matches!(
-        h.events().as_slice(),
-        [BoshEvent::Terminated(Termination::Protocol { .. })]
-    ));
+    assert_eq!(
+        h.events(),
+        vec![BoshEvent::Terminated(Termination::Protocol {
+            detail: "session creation response has no sid".into()
+        })]
+    );
 }
 
 #[test]
