@@ -24,8 +24,9 @@ pub use error::ValueError;
 pub use hvac_mode::HvacMode;
 pub use value::DpValue;
 
+use error::Reason;
 use parse::{parse_hvac_mode, parse_number, parse_switch, parse_time_stamp};
-use raw_hex::{hex_text, parse_hex, raw_too_long};
+use raw_hex::{hex_text, parse_hex};
 use scale::{LEV_PERCENT, SWITCH_LEVEL, Scale, TEMP, TEMP_P};
 
 /// The `LonFormat` attribute of a `<UCPTvalue>` that carries a preset name instead of a value
@@ -189,7 +190,7 @@ impl DpType {
             DpType::HvacMode => parse_hvac_mode(text),
             DpType::Raw { .. } => parse_hex(text).map(DpValue::Raw),
         };
-        parsed.map_err(|reason| ValueError::new(self.name(), text, reason))
+        parsed.map_err(|reason| ValueError::new(self.name(), text, reason.to_string()))
     }
 
     /// The canonical text the SmartServer prints for a value of this type.
@@ -334,7 +335,7 @@ impl DpType {
                 )
             }
             (DpType::Raw { .. }, _) if bytes.len() > MAX_RAW_VALUE_BYTES => {
-                return Err(fail(raw_too_long(bytes.len())));
+                return Err(fail(Reason::RawTooLong { len: bytes.len() }.to_string()));
             }
             (DpType::Raw { .. }, _) => DpValue::Raw(bytes.to_vec()),
             _ => {

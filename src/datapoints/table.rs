@@ -245,6 +245,16 @@ pub enum TableError {
         #[source]
         source: sled::Error,
     },
+    /// The sled tree could not be opened again after the store re-opened (`pending.rs`). Its
+    /// message names the sled error itself: the store shows only this message.
+    #[error("cannot open sled tree {tree:?}: {source}")]
+    ReopenTree {
+        /// The tree name.
+        tree: &'static str,
+        /// The sled error.
+        #[source]
+        source: sled::Error,
+    },
     /// Reading a persisted value failed (I/O or corruption reported by sled).
     #[error("cannot load the persisted value of datapoint {name:?}")]
     Load {

@@ -73,7 +73,7 @@ pub use codec::DecodeError;
 pub use error::StoreError;
 pub use health::StoreHealth;
 pub use open::{SEQ_GAP_AFTER_CRASH, Store};
-pub use recovery::{FailureReporter, PROBE_BYTES, RECOVERY_INTERVAL, StoreUser};
+pub use recovery::{FailureReporter, PROBE_BYTES, RECOVERY_INTERVAL, ReloadError, StoreUser};
 pub use stall::STALL_AFTER;
 pub use state::{CHUNK_MAX, SPILL_AT};
 pub use types::{

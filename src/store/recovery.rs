@@ -60,12 +60,16 @@ pub trait StoreUser: Send + Sync {
     /// A flush failed: undo what is not durable, refuse writes, drop every sled handle.
     fn store_failed(&self);
     /// The `Db` was opened again: take new handles and reload from it.
-    fn store_reopened(&self, db: &sled::Db) -> Result<(), String>;
+    fn store_reopened(&self, db: &sled::Db) -> Result<(), ReloadError>;
     /// Called once by [`Store::attach`]: how to tell the store that sled failed for this user.
     fn attached(&self, reporter: FailureReporter) {
         let _ = reporter;
     }
 }
+
+/// Why a [`StoreUser`] could not reload from the re-opened `Db`: the user's own error type
+/// (the datapoint table's), boxed because the store does not depend on its users.
+pub type ReloadError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Lets a [`StoreUser`] report a sled error of its own (e.g. an insert refused because sled
 /// failed in its background flush), so that the store fails (and `/health` says so) without
@@ -205,11 +209,14 @@ impl Inner {
         };
         let (trees, state) = self.reload(&db)?;
         for user in self.users().iter() {
-            if let Err(reason) = user.store_reopened(&db) {
+            if let Err(e) = user.store_reopened(&db) {
                 for user in self.users().iter() {
                     user.store_failed();
                 }
-                return Err(StoreError::Unavailable { reason });
+                // The user's message alone, as it words it (its sources are not appended).
+                return Err(StoreError::Unavailable {
+                    reason: e.to_string(),
+                });
             }
         }
         self.install(trees, state);

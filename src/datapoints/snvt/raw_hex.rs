@@ -2,37 +2,31 @@
 //! the value model, text parsing and the LON byte codec all use it.
 
 use super::MAX_RAW_VALUE_BYTES;
+use super::error::Reason;
 
-pub(super) fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    const SHAPE: &str = "expected hex bytes (pairs of 0-9, A-F), e.g. 00C8";
+pub(super) fn parse_hex(text: &str) -> Result<Vec<u8>, Reason> {
     let mut bytes = Vec::new();
     for group in text.split_ascii_whitespace() {
         let digits = group.as_bytes();
         if digits.len() % 2 != 0 {
-            return Err(SHAPE.to_owned());
+            return Err(Reason::Hex);
         }
         for pair in digits.chunks_exact(2) {
             let &[hi, lo] = pair else {
-                return Err(SHAPE.to_owned());
+                return Err(Reason::Hex);
             };
-            let hi = hex_digit(hi).ok_or(SHAPE)?;
-            let lo = hex_digit(lo).ok_or(SHAPE)?;
+            let hi = hex_digit(hi).ok_or(Reason::Hex)?;
+            let lo = hex_digit(lo).ok_or(Reason::Hex)?;
             bytes.push(hi << 4 | lo);
         }
     }
     if bytes.is_empty() {
-        return Err(SHAPE.to_owned());
+        return Err(Reason::Hex);
     }
     if bytes.len() > MAX_RAW_VALUE_BYTES {
-        return Err(raw_too_long(bytes.len()));
+        return Err(Reason::RawTooLong { len: bytes.len() });
     }
     Ok(bytes)
-}
-
-pub(super) fn raw_too_long(len: usize) -> String {
-    format!(
-        "{len} bytes, more than the {MAX_RAW_VALUE_BYTES} bytes of the largest LonTalk network variable"
-    )
 }
 
 fn hex_digit(b: u8) -> Option<u8> {

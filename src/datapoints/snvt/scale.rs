@@ -2,6 +2,8 @@
 //! Separate because the fixed-point arithmetic is one self-contained concept, used by parsing,
 //! formatting and the LON byte codec alike.
 
+use super::error::Reason;
+
 /// A scalar SNVT: an integer count of `1 / per_unit` steps, shown with `decimals` decimals.
 pub(super) struct Scale {
     /// Steps per unit (100 for a 0.01 resolution). Divides `10^decimals`.
@@ -85,12 +87,11 @@ impl Scale {
         self.steps_of(v).map(|steps| self.text_of(steps))
     }
 
-    pub(super) fn range_reason(&self) -> String {
-        format!(
-            "expected a number between {} and {}",
-            self.text_of(self.min),
-            self.text_of(self.max)
-        )
+    pub(super) fn range_reason(&self) -> Reason {
+        Reason::Number {
+            min: self.text_of(self.min),
+            max: self.text_of(self.max),
+        }
     }
 
     /// Parses decimal text into a valid step count.

@@ -679,6 +679,16 @@ fn a_raw_value_over_the_lontalk_limit_is_refused_and_at_the_limit_accepted() {
 }
 
 #[test]
+fn a_raw_value_over_the_limit_names_both_lengths_when_parsed_and_decoded() {
+    let ty = DpType::from_name("SNVT_count");
+    let expected = "229 bytes, more than the 228 bytes of the largest LonTalk network variable";
+    let e = ty.parse(&"0F".repeat(229)).unwrap_err();
+    assert_eq!(e.reason, expected);
+    let e = ty.decode(&[0u8; 229]).unwrap_err();
+    assert_eq!(e.reason, expected);
+}
+
+#[test]
 fn a_value_text_over_1024_bytes_is_refused_for_every_type_even_if_mostly_blank() {
     let padded = format!("{}21.0", " ".repeat(MAX_VALUE_TEXT_BYTES));
     for ty in [

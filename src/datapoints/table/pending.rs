@@ -11,9 +11,9 @@ use std::sync::{MutexGuard, PoisonError};
 
 use tracing::{info, warn};
 
-use super::{Datapoint, TREE_NAME, Table, restore};
+use super::{Datapoint, TREE_NAME, Table, TableError, restore};
 use crate::datapoints::clock::RTC_NAME;
-use crate::store::{FailureReporter, StoreUser};
+use crate::store::{FailureReporter, ReloadError, StoreUser};
 
 #[cfg(test)]
 mod tests;
@@ -145,14 +145,17 @@ impl StoreUser for Table {
             .unwrap_or_else(PoisonError::into_inner) = Some(reporter);
     }
 
-    fn store_reopened(&self, db: &sled::Db) -> Result<(), String> {
+    fn store_reopened(&self, db: &sled::Db) -> Result<(), ReloadError> {
         let tree = db
             .open_tree(TREE_NAME)
-            .map_err(|e| format!("cannot open sled tree {TREE_NAME:?}: {e}"))?;
+            .map_err(|source| TableError::ReopenTree {
+                tree: TREE_NAME,
+                source,
+            })?;
         let mut points = self.lock();
         for dp in points.values_mut() {
             if dp.name != RTC_NAME {
-                restore(&tree, dp).map_err(|e| e.to_string())?;
+                restore(&tree, dp)?;
             }
         }
         *self.pending() = Pending::default();

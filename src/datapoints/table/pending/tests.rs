@@ -3,7 +3,9 @@
 
 use std::time::SystemTime;
 
-use super::super::{DatapointConfig, Direction, TREE_NAME, Table, UpdateSource, WriteRequest};
+use super::super::{
+    DatapointConfig, Direction, TREE_NAME, Table, TableError, UpdateSource, WriteRequest,
+};
 use crate::datapoints::clock::RTC_NAME;
 use crate::datapoints::record::Record;
 use crate::datapoints::snvt::DpType;
@@ -99,4 +101,15 @@ fn a_re_open_reloads_from_disk_and_writes_work_again() {
     db.flush().unwrap();
     let bytes = db.open_tree(TREE_NAME).unwrap().get(TEMP).unwrap().unwrap();
     assert_eq!(Record::decode(&bytes).unwrap().text, "26.00");
+}
+
+#[test]
+fn a_tree_that_cannot_be_opened_again_names_the_tree_and_the_sled_error() {
+    let source = sled::Error::Unsupported("no room".to_owned());
+    let expected = format!("cannot open sled tree {TREE_NAME:?}: {source}");
+    let e: crate::store::ReloadError = Box::new(TableError::ReopenTree {
+        tree: TREE_NAME,
+        source,
+    });
+    assert_eq!(e.to_string(), expected);
 }
