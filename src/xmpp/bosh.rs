@@ -445,14 +445,12 @@ impl BoshSession {
             || self.answered_since_cut()
             || self.in_flight() != 1
             || self.requests_allowed() < 2
-            || self.retry_pending()
         {
             return None;
         }
+        // The one unanswered request (a terminate is only sent while closing).
         self.outstanding.values().find_map(|o| match o.state {
-            ReqState::InFlight { sent_at, .. } if o.cuts > 0 && !o.terminate => {
-                Some(sent_at + self.cfg.held_min)
-            }
+            ReqState::InFlight { sent_at, .. } if o.cuts > 0 => Some(sent_at + self.cfg.held_min),
             _ => None,
         })
     }

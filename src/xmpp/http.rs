@@ -80,9 +80,8 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaFileE
 }
 
 /// The reqwest client of one XMPP client: HTTP/1.1 only, no Nagle, system
-/// roots plus `cfg.ca_file`.
-/// The HTTP client for BOSH, and the proxy plan it follows (the driver explains a proxy's
-/// refusal with it).
+/// roots plus `cfg.ca_file`; and the proxy plan it follows (the driver explains
+/// a proxy's refusal with it).
 pub(crate) fn http_client(cfg: &ClientConfig) -> Result<(reqwest::Client, ProxyPlan), ClientError> {
     let is_https = |u: &String| u.starts_with("https://");
     let any_https = cfg.urls.iter().any(is_https);

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use webbinder::xmpp::jid::Jid;
-use webbinder::xmpp::session::Client;
+use webbinder::xmpp::session::{Client, Link};
 use webbinder::xmpp::stanza::IqType;
 use webbinder::xmpp::xml::Element;
 
@@ -100,13 +100,12 @@ async fn the_client_moves_back_only_when_it_has_to(kind: Kind) {
             .is_ok()
     };
     let on = |n: usize| {
-        let client = &client;
         let url = url(n);
+        let client = &client;
         move || {
-            let url = url.clone();
-            async move {
-                (client.server() == url && client.wait_online(ms(1)).await.is_ok()).then_some(())
-            }
+            let online =
+                client.server() == url && matches!(*client.link().borrow(), Link::Online(_));
+            async move { online.then_some(()) }
         }
     };
     eventually(SETTLE, "online on the first", on(0)).await;
@@ -144,10 +143,6 @@ async fn the_client_moves_back_only_when_it_has_to(kind: Kind) {
 }
 
 both_servers!(the_client_moves_back_only_when_it_has_to);
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn host(name: &str, mac: &str) -> String {
     format!(
